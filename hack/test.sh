@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Run everything CI runs: machine setup, lints, release build, unit and
+# integration tests (as root), and the conformance suite when it exists.
+# Stops at the first failure and prints a summary.
+#
+#   sudo hack/test.sh
+set -euo pipefail
+# shellcheck source=hack/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+need_root "$0 (the integration tests create containers)"
+cd "$RT_TOP"
+
+results=()
+summary() {
+	printf '\n==> summary\n'
+	printf '  %s\n' "${results[@]}"
+}
+
+# step NAME COMMAND...: run one step, record its outcome and time.
+step() {
+	local name=$1 t0=$SECONDS rc=0
+	shift
+	printf '\n==> %s: %s\n' "$name" "$*"
+	"$@" || rc=$?
+	if ((rc == 0)); then
+		results+=("$(printf '%-12s ok      %4ds' "$name" $((SECONDS - t0)))")
+	else
+		results+=("$(printf '%-12s FAILED  %4ds  (exit %d: %s)' "$name" $((SECONDS - t0)) "$rc" "$*")")
+		summary
+		printf 'test.sh: FAILED at step %s\n' "$name"
+		exit "$rc"
+	fi
+}
+
+step setup hack/setup.sh
+step shellcheck shellcheck -x hack/*.sh .ci/run
+find_cargo
+step fmt cargo fmt --check
+step clippy cargo clippy --all-targets -- -D warnings
+step build cargo build --release
+step test cargo test
+if [[ -x conformance/run.sh ]]; then
+	step conformance conformance/run.sh target/release/rt
+else
+	results+=("$(printf '%-12s skipped (no conformance/run.sh)' conformance)")
+fi
+
+summary
+printf 'test.sh: all steps OK in %ds\n' "$SECONDS"

@@ -1,0 +1,102 @@
+//! `rt create`: everything of the container but the program, which waits
+//! for `start` (runtime.md "Lifecycle" steps 1-6).
+
+use super::{Error, Result};
+use crate::bundle::Bundle;
+use crate::cli::{CreateArgs, CreateOpts};
+use crate::linux::cgroups;
+use crate::process::{InitPlan, spawn};
+use crate::state::{Record, StateDir, Status, proc_stat};
+use oci_spec::runtime::LinuxNamespaceType;
+use std::os::fd::OwnedFd;
+use std::path::Path;
+
+pub fn run(root: &Path, args: &CreateArgs) -> Result<i32> {
+    create_container(root, &args.id, &args.opts)?;
+    Ok(0)
+}
+
+/// Creates the container and returns its locked state directory and record.
+/// On failure nothing is left: no state directory, cgroup or process.
+pub fn create_container(root: &Path, id: &str, opts: &CreateOpts) -> Result<(StateDir, Record)> {
+    if opts.console_socket.is_some() {
+        return Err(Error::Unsupported("--console-socket"));
+    }
+    crate::state::validate_id(id)?;
+    let bundle = Bundle::load(&opts.bundle)?;
+    let dir = StateDir::create(root, id)?;
+    match build(&dir, id, &bundle, opts) {
+        Ok(record) => Ok((dir, record)),
+        Err(e) => {
+            let _ = dir.destroy();
+            Err(e)
+        }
+    }
+}
+
+fn build(dir: &StateDir, id: &str, bundle: &Bundle, opts: &CreateOpts) -> Result<Record> {
+    let fifo = make_exec_fifo(&dir.exec_fifo())?;
+    let mut plan = InitPlan::new(bundle, opts, fifo)?;
+    let linux = bundle.spec.linux().as_ref().expect("validated");
+    let cgroup = cgroups::create(linux.cgroups_path().as_deref(), id)?;
+    let device_rules = linux
+        .resources()
+        .as_ref()
+        .and_then(|r| r.devices().clone())
+        .unwrap_or_default();
+    cgroup.apply_devices(&device_rules, &plan.rootfs.device_numbers())?;
+    plan.rootfs.set_cgroup_dirs(cgroup.dirs.clone());
+    let pid = spawn(&plan, &cgroup)?;
+    crate::logging::debug(&format!("container {id}: init pid {pid} waits for start"));
+    let mut record = Record::new(id, &bundle.dir, &bundle.rootfs);
+    record.pid = pid;
+    record.pid_start = proc_stat(pid).map_or(0, |s| s.start_time);
+    record.status = Status::Created;
+    record.annotations = bundle.spec.annotations().clone().unwrap_or_default();
+    record.own_pid_ns = plan.namespaces.creates(LinuxNamespaceType::Pid);
+    record.cgroup_dirs = cgroup.keep().into_iter().map(|d| d.path).collect();
+    let saved = dir.save(&record).and_then(|()| match &opts.pid_file {
+        Some(path) => write_pid_file(path, pid),
+        None => Ok(()),
+    });
+    if let Err(e) = saved {
+        let _ = super::delete::teardown(&record);
+        return Err(e.into());
+    }
+    Ok(record)
+}
+
+/// The fifo `start` writes to. The child gets it open read-write: it never
+/// sees end-of-file, so its read blocks until `start` writes a byte.
+fn make_exec_fifo(path: &Path) -> Result<OwnedFd> {
+    nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600)).map_err(|e| {
+        Error::Sys {
+            op: format!("mkfifo {}", path.display()),
+            source: e,
+        }
+    })?;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map(OwnedFd::from)
+        .map_err(|source| Error::Io {
+            op: "open",
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+/// Writes the PID atomically: callers poll for the file and read it at once.
+fn write_pid_file(path: &Path, pid: i32) -> std::result::Result<(), crate::state::StateError> {
+    let io = |op| {
+        move |source| crate::state::StateError::Io {
+            op,
+            path: path.to_path_buf(),
+            source,
+        }
+    };
+    let tmp = path.with_extension("rt-tmp");
+    std::fs::write(&tmp, pid.to_string()).map_err(io("write pid file"))?;
+    std::fs::rename(&tmp, path).map_err(io("rename pid file"))
+}

@@ -1,0 +1,49 @@
+//! `rt delete`: remove a stopped container (runtime.md "delete"). Unlike
+//! runc, a `created` container is refused without --force, as the spec says.
+
+use super::{Error, Result};
+use crate::cli::DeleteArgs;
+use crate::linux::cgroups;
+use crate::state::{Pidfd, Record, StateDir, StateError, Status};
+use std::path::Path;
+
+pub fn run(root: &Path, args: &DeleteArgs) -> Result<i32> {
+    let dir = StateDir::open(root, &args.id)?;
+    let record = match dir.load() {
+        Ok(r) => r,
+        // A container whose creation died half-way has no usable record.
+        Err(StateError::Corrupt { .. } | StateError::Io { .. }) if args.force => {
+            dir.destroy()?;
+            return Ok(0);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let status = record.live_status();
+    if status != Status::Stopped && !args.force {
+        return Err(Error::Refused(format!(
+            "cannot delete container {} that is not stopped: {status}",
+            args.id
+        )));
+    }
+    teardown(&record)?;
+    dir.destroy()?;
+    Ok(0)
+}
+
+/// Kills whatever of the container still runs and removes its cgroups.
+pub fn teardown(record: &Record) -> Result<()> {
+    if let Some(init) = Pidfd::open(record.pid, record.pid_start) {
+        let _ = init.signal(libc::SIGKILL);
+        init.wait_exit(5000);
+    }
+    // Without its own PID namespace the container's other processes do not
+    // die with init: kill each one still in its cgroup.
+    if !record.own_pid_ns {
+        for pid in cgroups::procs(&record.cgroup_dirs) {
+            // SAFETY: kill takes no pointers.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+    cgroups::remove(&record.cgroup_dirs)?;
+    Ok(())
+}

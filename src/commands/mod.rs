@@ -1,0 +1,73 @@
+//! One module per subcommand. Each module's errors roll up into `Error`
+//! here, whose message is the one line a failed command prints and logs.
+
+mod create;
+mod delete;
+mod kill;
+mod list;
+mod run;
+mod spec;
+mod start;
+mod state;
+
+use crate::bundle::BundleError;
+use crate::cli::{Cli, Command, GlobalOpts};
+use crate::linux::cgroups::CgroupError;
+use crate::linux::signals::SignalError;
+use crate::process::{PlanError, SpawnError};
+use crate::state::StateError;
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
+    Spawn(#[from] SpawnError),
+    #[error(transparent)]
+    Cgroup(#[from] CgroupError),
+    #[error(transparent)]
+    Signal(#[from] SignalError),
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{op}: {source}")]
+    Sys { op: String, source: nix::Error },
+    /// A request the container's status does not allow; the texts are
+    /// runc's, which containerd and podman match.
+    #[error("{0}")]
+    Refused(String),
+    #[error("{0} is not supported by rt yet")]
+    Unsupported(&'static str),
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Runs the command; the result is the process exit code.
+pub fn dispatch(cli: Cli) -> Result<i32> {
+    if cli.global.systemd_cgroup {
+        return Err(CgroupError::Systemd.into());
+    }
+    let root = state_root(&cli.global);
+    match cli.command {
+        Command::Create(args) => create::run(&root, &args),
+        Command::Start { id } => start::run(&root, &id),
+        Command::State { id } => state::run(&root, &id),
+        Command::Kill(args) => kill::run(&root, &args),
+        Command::Delete(args) => delete::run(&root, &args),
+        Command::Run(args) => run::run(&root, &args),
+        Command::List(args) => list::run(&root, &args),
+        Command::Spec(args) => spec::run(&args),
+    }
+}
+
+fn state_root(global: &GlobalOpts) -> PathBuf {
+    global.root.clone().unwrap_or_else(crate::state::default_root)
+}

@@ -1,0 +1,52 @@
+//! `rt start`: release a created container's program (runtime.md "start").
+
+use super::{Error, Result};
+use crate::state::{Record, StateDir, Status};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+pub fn run(root: &Path, id: &str) -> Result<i32> {
+    let dir = StateDir::open(root, id)?;
+    let mut record = dir.load()?;
+    start_container(&dir, &mut record)?;
+    Ok(0)
+}
+
+/// Writes the byte the waiting init reads, then records `running`. Fails and
+/// changes nothing unless the container is `created`.
+pub fn start_container(dir: &StateDir, record: &mut Record) -> Result<()> {
+    match record.live_status() {
+        Status::Created => {}
+        Status::Running => return refused("cannot start an already running container"),
+        Status::Stopped => return refused("cannot start a container that has stopped"),
+        Status::Creating => return refused("cannot start a container that is still being created"),
+    }
+    let fifo = dir.exec_fifo();
+    // Non-blocking: with no reader (init died) this fails instead of hanging.
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo)
+        .map_err(|source| match source.raw_os_error() {
+            Some(libc::ENXIO) => Error::Refused("container not running".into()),
+            _ => Error::Io {
+                op: "open",
+                path: fifo.clone(),
+                source,
+            },
+        })?;
+    f.write_all(&[0]).map_err(|source| Error::Io {
+        op: "write",
+        path: fifo.clone(),
+        source,
+    })?;
+    let _ = std::fs::remove_file(&fifo);
+    record.status = Status::Running;
+    dir.save(record)?;
+    Ok(())
+}
+
+fn refused(msg: &str) -> Result<()> {
+    Err(Error::Refused(msg.to_string()))
+}

@@ -1,0 +1,12 @@
+//! Linux primitives the container is built from. Each module owns one kind
+//! of kernel object and its error type.
+
+pub mod capabilities;
+pub mod cgroups;
+pub mod devices;
+pub mod mounts;
+pub mod namespaces;
+pub mod rootfs;
+pub mod safepath;
+pub mod signals;
+pub mod user;

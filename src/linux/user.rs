@@ -1,0 +1,148 @@
+//! The process's identity and limits: uid/gid/additionalGids, umask,
+//! rlimits, oom_score_adj, no_new_privs, the session keyring, HOME.
+
+use nix::unistd::{Gid, Uid, setgroups, setresgid, setresuid};
+use oci_spec::runtime::{PosixRlimit, PosixRlimitType};
+
+#[derive(Debug, thiserror::Error)]
+pub enum UserError {
+    #[error("process.user: {op}: {source}")]
+    Switch { op: &'static str, source: nix::Error },
+    #[error("process.rlimits: {kind} soft {soft} hard {hard}: {source}{hint}")]
+    Rlimit {
+        kind: String,
+        soft: u64,
+        hard: u64,
+        source: std::io::Error,
+        hint: &'static str,
+    },
+    #[error("process.rlimits: {kind}: soft limit {soft} is above hard limit {hard}")]
+    RlimitOrder { kind: String, soft: u64, hard: u64 },
+    #[error("process.oomScoreAdj: write /proc/self/oom_score_adj: {0}")]
+    OomScoreAdj(std::io::Error),
+    #[error("prctl {0}: {1}")]
+    Prctl(&'static str, nix::Error),
+    #[error("join a new session keyring: {0}")]
+    Keyring(std::io::Error),
+}
+
+pub struct Identity {
+    pub uid: u32,
+    pub gid: u32,
+    pub additional_gids: Vec<u32>,
+}
+
+/// Switches to the container's user, keeping the permitted capabilities so
+/// the configured sets can be applied afterwards.
+pub fn switch_user(id: &Identity, setgroups_allowed: bool) -> Result<(), UserError> {
+    let err = |op| move |source| UserError::Switch { op, source };
+    nix::sys::prctl::set_keepcaps(true).map_err(|e| UserError::Prctl("PR_SET_KEEPCAPS", e))?;
+    if setgroups_allowed {
+        let gids: Vec<Gid> = id.additional_gids.iter().map(|g| Gid::from_raw(*g)).collect();
+        setgroups(&gids).map_err(err("setgroups"))?;
+    }
+    let gid = Gid::from_raw(id.gid);
+    setresgid(gid, gid, gid).map_err(err("setgid"))?;
+    let uid = Uid::from_raw(id.uid);
+    setresuid(uid, uid, uid).map_err(err("setuid"))?;
+    nix::sys::prctl::set_keepcaps(false).map_err(|e| UserError::Prctl("PR_SET_KEEPCAPS", e))
+}
+
+pub fn set_rlimits(limits: &[PosixRlimit]) -> Result<(), UserError> {
+    for l in limits {
+        let kind = l.typ().to_string();
+        if l.soft() > l.hard() {
+            return Err(UserError::RlimitOrder {
+                kind,
+                soft: l.soft(),
+                hard: l.hard(),
+            });
+        }
+        let lim = libc::rlimit {
+            rlim_cur: l.soft(),
+            rlim_max: l.hard(),
+        };
+        // SAFETY: setrlimit with a valid resource and an initialised struct.
+        if unsafe { libc::setrlimit(rlimit_resource(l.typ()) as _, &lim) } != 0 {
+            let source = std::io::Error::last_os_error();
+            let hint = if source.raw_os_error() == Some(libc::EPERM) {
+                " (raising a hard limit needs CAP_SYS_RESOURCE)"
+            } else {
+                ""
+            };
+            return Err(UserError::Rlimit {
+                kind,
+                soft: l.soft(),
+                hard: l.hard(),
+                source,
+                hint,
+            });
+        }
+    }
+    Ok(())
+}
+
+fn rlimit_resource(t: PosixRlimitType) -> u32 {
+    use PosixRlimitType as T;
+    match t {
+        T::RlimitCpu => libc::RLIMIT_CPU,
+        T::RlimitFsize => libc::RLIMIT_FSIZE,
+        T::RlimitData => libc::RLIMIT_DATA,
+        T::RlimitStack => libc::RLIMIT_STACK,
+        T::RlimitCore => libc::RLIMIT_CORE,
+        T::RlimitRss => libc::RLIMIT_RSS,
+        T::RlimitNproc => libc::RLIMIT_NPROC,
+        T::RlimitNofile => libc::RLIMIT_NOFILE,
+        T::RlimitMemlock => libc::RLIMIT_MEMLOCK,
+        T::RlimitAs => libc::RLIMIT_AS,
+        T::RlimitLocks => libc::RLIMIT_LOCKS,
+        T::RlimitSigpending => libc::RLIMIT_SIGPENDING,
+        T::RlimitMsgqueue => libc::RLIMIT_MSGQUEUE,
+        T::RlimitNice => libc::RLIMIT_NICE,
+        T::RlimitRtprio => libc::RLIMIT_RTPRIO,
+        T::RlimitRttime => libc::RLIMIT_RTTIME,
+    }
+}
+
+pub fn set_oom_score_adj(value: i32) -> Result<(), UserError> {
+    std::fs::write("/proc/self/oom_score_adj", value.to_string()).map_err(UserError::OomScoreAdj)
+}
+
+pub fn set_no_new_privs() -> Result<(), UserError> {
+    nix::sys::prctl::set_no_new_privs().map_err(|e| UserError::Prctl("PR_SET_NO_NEW_PRIVS", e))
+}
+
+/// A fresh anonymous session keyring, so the container cannot read the
+/// keys of whoever started it.
+pub fn join_new_session_keyring() -> Result<(), UserError> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    // SAFETY: keyctl(JOIN_SESSION_KEYRING, NULL) takes no pointers we own.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_keyctl,
+            KEYCTL_JOIN_SESSION_KEYRING,
+            std::ptr::null::<libc::c_char>(),
+        )
+    };
+    if r < 0 {
+        let e = std::io::Error::last_os_error();
+        // Kernels without keyrings, or seccomp-filtered callers: nothing to isolate.
+        if e.raw_os_error() != Some(libc::ENOSYS) {
+            return Err(UserError::Keyring(e));
+        }
+    }
+    Ok(())
+}
+
+/// HOME from the container's /etc/passwd when the config leaves it unset, as runc does.
+pub fn home_dir(uid: u32) -> String {
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|data| {
+            data.lines().find_map(|line| {
+                let f: Vec<&str> = line.split(':').collect();
+                (f.len() >= 6 && f[2].parse() == Ok(uid)).then(|| f[5].to_string())
+            })
+        })
+        .unwrap_or_else(|| "/".to_string())
+}

@@ -1,0 +1,36 @@
+//! rt: a low-level OCI container runtime with a runc-compatible command line.
+//!
+//! The module tree follows the container lifecycle:
+//! `cli` (arguments) → `commands` (one per subcommand) → `bundle` (config.json)
+//! → `state` (per-container state directory) → `process` (creating the
+//! container's init and the typed parent/child protocol) → `linux`
+//! (namespaces, mounts, devices, cgroups, capabilities, ...).
+
+mod bundle;
+mod cli;
+mod clock;
+mod commands;
+mod linux;
+mod logging;
+mod process;
+mod state;
+
+use clap::Parser;
+
+fn main() {
+    let cli = cli::Cli::parse();
+    let logger = match logging::Logger::init(&cli.global) {
+        Ok(logger) => logger,
+        Err(e) => {
+            eprintln!("rt: {e}");
+            std::process::exit(1);
+        }
+    };
+    match commands::dispatch(cli) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            logger.fatal(&e.to_string());
+            std::process::exit(1);
+        }
+    }
+}

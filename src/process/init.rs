@@ -1,0 +1,346 @@
+//! The child side of container creation. It runs in a fork of rt, enters the
+//! namespaces, becomes the container's init, builds its root filesystem and
+//! identity, reports `Ready`, and waits on the exec fifo until `start`.
+//!
+//! Errors before `Ready` go back to the parent as `Failed` and the child
+//! exits; the parent then cleans up. The order of the steps follows runc:
+//! host-privileged work (oom_score_adj, rlimits) before any user namespace,
+//! mounts before the identity switch, capabilities after it, and
+//! no_new_privs last.
+
+use super::plan::InitPlan;
+use super::protocol::{ChildEnd, ProtocolError, ToChild, ToParent};
+use crate::linux::capabilities::CapsError;
+use crate::linux::namespaces::NamespaceError;
+use crate::linux::rootfs::{self, RootfsError};
+use crate::linux::user::{self, UserError};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
+use nix::unistd::Pid;
+use oci_spec::runtime::LinuxNamespaceType;
+use std::ffi::CString;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+enum InitError {
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
+    #[error("parent sent {0:?} out of turn")]
+    OutOfTurn(Option<ToChild>),
+    #[error(transparent)]
+    Namespace(#[from] NamespaceError),
+    #[error(transparent)]
+    Rootfs(#[from] RootfsError),
+    #[error(transparent)]
+    User(#[from] UserError),
+    #[error(transparent)]
+    Caps(#[from] CapsError),
+    #[error("{op}: {source}")]
+    Sys {
+        op: String,
+        source: nix::Error,
+    },
+    #[error("exec: {0:?}: executable file not found in $PATH")]
+    NotFound(String),
+    #[error("process.cwd {0}: {1}")]
+    Cwd(PathBuf, String),
+    #[error("{0} contains a NUL byte")]
+    Nul(&'static str),
+    #[error("linux.sysctl {0}: {1}")]
+    Sysctl(String, std::io::Error),
+}
+
+fn sys(op: impl Into<String>) -> impl FnOnce(nix::Error) -> InitError {
+    let op = op.into();
+    move |source| InitError::Sys { op, source }
+}
+
+/// Runs the child to the exec of the user program; never returns.
+pub fn run(plan: &InitPlan, chan: ChildEnd, parent: Pid) -> ! {
+    let err = match enter_container(plan, &chan, parent) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    let _ = chan.send(&ToParent::Failed {
+        error: err.to_string(),
+    });
+    // SAFETY: leave without running the parent's atexit handlers or destructors.
+    unsafe { libc::_exit(1) }
+}
+
+enum Never {}
+
+fn enter_container(plan: &InitPlan, chan: &ChildEnd, parent: Pid) -> Result<Never, InitError> {
+    reset_signal_mask()?;
+    die_with(Some(parent))?;
+    expect(chan, |m| matches!(m, ToChild::Proceed))?;
+    if let Some(score) = plan.oom_score_adj {
+        user::set_oom_score_adj(score)?;
+    }
+    user::set_rlimits(&plan.rlimits)?;
+    plan.namespaces.enter()?;
+    let in_userns = plan.namespaces.creates(LinuxNamespaceType::User);
+    if in_userns {
+        chan.send(&ToParent::NeedIdMaps)?;
+        expect(chan, |m| matches!(m, ToChild::IdMapsWritten))?;
+        become_userns_root();
+    }
+    if plan.namespaces.needs_fork() {
+        match clone_parent().map_err(sys("clone init"))? {
+            // In a new PID namespace the parent is outside it: getppid() is 0.
+            0 => die_with(None)?,
+            pid => {
+                chan.send(&ToParent::InitPid { pid })?;
+                // SAFETY: the intermediate process has nothing left to do.
+                unsafe { libc::_exit(0) }
+            }
+        }
+    } else {
+        chan.send(&ToParent::InitPid {
+            pid: nix::unistd::getpid().as_raw(),
+        })?;
+    }
+    become_init(plan, chan, in_userns || plan.namespaces.joins(LinuxNamespaceType::User))
+}
+
+fn become_init(plan: &InitPlan, chan: &ChildEnd, in_userns: bool) -> Result<Never, InitError> {
+    rootfs::setup(&plan.rootfs, in_userns)?;
+    if let Some(name) = &plan.hostname {
+        nix::unistd::sethostname(name).map_err(sys("sethostname"))?;
+    }
+    if let Some(name) = &plan.domainname {
+        set_domainname(name)?;
+    }
+    rootfs::finish(&plan.rootfs)?;
+    write_sysctls(&plan.sysctl)?;
+    if plan.new_keyring {
+        user::join_new_session_keyring()?;
+    }
+    let exe = find_executable(&plan.args[0], &plan.env)?;
+    make_cwd(&plan.cwd)?;
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(plan.umask));
+    plan.caps.apply_bounding()?;
+    user::switch_user(&plan.identity, !in_userns || setgroups_allowed())?;
+    plan.caps.apply_sets()?;
+    enter_cwd(&plan.cwd)?;
+    if plan.no_new_privs {
+        user::set_no_new_privs()?;
+    }
+    let program = Program::new(exe, &plan.args, &with_home(&plan.env, plan.identity.uid))?;
+    pass_preserved_fds(plan.preserve_fds)?;
+    exit_on_signals_while_waiting();
+    nix::sys::prctl::set_pdeathsig(None).map_err(sys("prctl PR_SET_PDEATHSIG"))?;
+    chan.send(&ToParent::Ready)?;
+    wait_for_start(plan.exec_fifo.as_raw_fd());
+    program.exec()
+}
+
+fn expect(chan: &ChildEnd, ok: fn(&ToChild) -> bool) -> Result<(), InitError> {
+    match chan.recv()? {
+        Some(m) if ok(&m) => Ok(()),
+        other => Err(InitError::OutOfTurn(other)),
+    }
+}
+
+/// `rt run` blocks signals to forward them; the container must not inherit that.
+fn reset_signal_mask() -> Result<(), InitError> {
+    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
+        .map_err(sys("sigprocmask"))
+}
+
+/// Until `Ready`, the child dies with the rt that made it. With `parent`
+/// given, also checks that rt did not die before the death signal was set.
+fn die_with(parent: Option<Pid>) -> Result<(), InitError> {
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(sys("prctl PR_SET_PDEATHSIG"))?;
+    if parent.is_some_and(|p| nix::unistd::getppid() != p) {
+        // SAFETY: the parent is already gone; nobody is waiting for us.
+        unsafe { libc::_exit(1) }
+    }
+    Ok(())
+}
+
+/// Root of the new user namespace, where the mapping allows it.
+fn become_userns_root() {
+    let root_gid = nix::unistd::Gid::from_raw(0);
+    let root_uid = nix::unistd::Uid::from_raw(0);
+    let _ = nix::unistd::setresgid(root_gid, root_gid, root_gid);
+    let _ = nix::unistd::setresuid(root_uid, root_uid, root_uid);
+}
+
+fn setgroups_allowed() -> bool {
+    std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "allow")
+}
+
+/// fork, except that the new process is the caller's sibling: a child of rt,
+/// which can then wait for the container's init directly.
+fn clone_parent() -> nix::Result<i32> {
+    // SAFETY: clone with a null stack behaves like fork; rt is single-threaded.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (libc::CLONE_PARENT | libc::SIGCHLD) as libc::c_ulong,
+            0usize,
+            0usize,
+            0usize,
+            0usize,
+        )
+    };
+    nix::errno::Errno::result(r).map(|pid| pid as i32)
+}
+
+fn set_domainname(name: &str) -> Result<(), InitError> {
+    // SAFETY: the pointer and length describe `name`'s bytes.
+    let r = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
+    nix::errno::Errno::result(r).map(drop).map_err(sys("setdomainname"))
+}
+
+fn write_sysctls(sysctls: &[(String, String)]) -> Result<(), InitError> {
+    for (key, value) in sysctls {
+        let path = Path::new("/proc/sys").join(key.replace('.', "/"));
+        std::fs::write(&path, value).map_err(|e| InitError::Sysctl(key.clone(), e))?;
+    }
+    Ok(())
+}
+
+/// args[0] as execve needs it: a path as given, or found on the process's PATH.
+fn find_executable(name: &str, env: &[String]) -> Result<PathBuf, InitError> {
+    if name.contains('/') {
+        return if is_executable(Path::new(name)) {
+            Ok(PathBuf::from(name))
+        } else {
+            Err(InitError::NotFound(name.to_string()))
+        };
+    }
+    let path = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    path.split(':')
+        .map(|dir| Path::new(if dir.is_empty() { "." } else { dir }).join(name))
+        .find(|p| is_executable(p))
+        .ok_or_else(|| InitError::NotFound(name.to_string()))
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// The working directory is created when missing, as runc does, while still root.
+fn make_cwd(cwd: &Path) -> Result<(), InitError> {
+    std::fs::create_dir_all(cwd).map_err(|e| InitError::Cwd(cwd.to_path_buf(), e.to_string()))
+}
+
+/// Enters cwd as the container's user, and checks it lies inside the
+/// container: a leaked host directory fd must not become the cwd
+/// (CVE-2024-21626).
+fn enter_cwd(cwd: &Path) -> Result<(), InitError> {
+    let fail = |why: String| InitError::Cwd(cwd.to_path_buf(), why);
+    nix::unistd::chdir(cwd).map_err(|e| fail(e.to_string()))?;
+    match nix::unistd::getcwd() {
+        Ok(p) if p.is_absolute() => Ok(()),
+        Ok(p) => Err(fail(format!("resolves outside the container ({})", p.display()))),
+        Err(e) => Err(fail(format!("resolves outside the container ({e})"))),
+    }
+}
+
+fn with_home(env: &[String], uid: u32) -> Vec<String> {
+    let mut env = env.to_vec();
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", user::home_dir(uid)));
+    }
+    env
+}
+
+/// Only stdio and the `--preserve-fds` descriptors reach the program: every
+/// other descriptor is marked close-on-exec, so no fd of rt's leaks into
+/// the container (CVE-2024-21626).
+fn pass_preserved_fds(n: u32) -> Result<(), InitError> {
+    for fd in 3..3 + n as i32 {
+        // SAFETY: clearing FD_CLOEXEC on a descriptor checked open in the plan.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+    }
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3 + n,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    nix::errno::Errno::result(r).map(drop).map_err(sys("close_range"))
+}
+
+/// A created container's init is a PID namespace's init, which the kernel
+/// shields from every signal it has no handler for. So that `kill` of a
+/// created container ends it as it would end the program, catchable signals
+/// whose default is to terminate exit the process. execve resets them.
+fn exit_on_signals_while_waiting() {
+    extern "C" fn exit_with(sig: libc::c_int) {
+        // SAFETY: _exit is async-signal-safe.
+        unsafe { libc::_exit(128 + sig) }
+    }
+    let not_terminating = [
+        libc::SIGCHLD,
+        libc::SIGCONT,
+        libc::SIGURG,
+        libc::SIGWINCH,
+        libc::SIGSTOP,
+        libc::SIGTSTP,
+        libc::SIGTTIN,
+        libc::SIGTTOU,
+        libc::SIGKILL,
+    ];
+    for sig in 1..=libc::SIGRTMAX() {
+        if not_terminating.contains(&sig) {
+            continue;
+        }
+        // SAFETY: installing an async-signal-safe handler.
+        unsafe { libc::signal(sig, exit_with as *const () as libc::sighandler_t) };
+    }
+}
+
+/// Blocks until `start` writes a byte to the exec fifo.
+fn wait_for_start(fifo: i32) {
+    let mut byte = [0u8; 1];
+    loop {
+        // SAFETY: reading one byte into a local buffer.
+        let n = unsafe { libc::read(fifo, byte.as_mut_ptr().cast(), 1) };
+        if n >= 0 || nix::errno::Errno::last() != nix::errno::Errno::EINTR {
+            return;
+        }
+    }
+}
+
+/// The program with its arguments and environment as execve takes them,
+/// built before `Ready` so that a NUL byte is reported to `create`.
+struct Program {
+    exe: CString,
+    args: Vec<CString>,
+    env: Vec<CString>,
+}
+
+impl Program {
+    fn new(exe: PathBuf, args: &[String], env: &[String]) -> Result<Program, InitError> {
+        let nul = |field: &'static str| move |_| InitError::Nul(field);
+        let list = |v: &[String], field| -> Result<Vec<CString>, InitError> {
+            v.iter()
+                .map(|s| CString::new(s.as_str()).map_err(nul(field)))
+                .collect()
+        };
+        Ok(Program {
+            exe: CString::new(exe.into_os_string().into_encoded_bytes()).map_err(nul("process.args"))?,
+            args: list(args, "process.args")?,
+            env: list(env, "process.env")?,
+        })
+    }
+
+    fn exec(&self) -> ! {
+        let err = nix::unistd::execve(&self.exe, &self.args, &self.env).unwrap_err();
+        // The parent is gone by now: the program's stderr is the only place left.
+        eprintln!("rt: exec {:?}: {err}", self.exe);
+        // SAFETY: nothing to clean up in a process that failed to become the program.
+        unsafe { libc::_exit(127) }
+    }
+}

@@ -1,0 +1,123 @@
+//! Everything the child needs, worked out by the parent before it forks, so
+//! that bad input fails before the host is touched.
+
+use crate::bundle::Bundle;
+use crate::cli::CreateOpts;
+use crate::linux::capabilities::{CapPlan, CapsError};
+use crate::linux::namespaces::{NamespaceError, NamespacePlan};
+use crate::linux::rootfs::{RootfsError, RootfsPlan};
+use crate::linux::user::Identity;
+use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, PosixRlimit};
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error(transparent)]
+    Namespace(#[from] NamespaceError),
+    #[error(transparent)]
+    Rootfs(#[from] RootfsError),
+    #[error(transparent)]
+    Caps(#[from] CapsError),
+    #[error("linux.sysctl: {0:?} is not a valid sysctl name")]
+    Sysctl(String),
+    #[error("--preserve-fds {0}: fd {1} is not open")]
+    PreserveFds(u32, i32),
+}
+
+pub struct InitPlan {
+    pub namespaces: NamespacePlan,
+    pub rootfs: RootfsPlan,
+    pub caps: CapPlan,
+    pub identity: Identity,
+    pub umask: u32,
+    pub rlimits: Vec<PosixRlimit>,
+    pub oom_score_adj: Option<i32>,
+    pub no_new_privs: bool,
+    pub hostname: Option<String>,
+    pub domainname: Option<String>,
+    pub sysctl: Vec<(String, String)>,
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: PathBuf,
+    pub new_keyring: bool,
+    pub preserve_fds: u32,
+    /// uid_map and gid_map contents for a new user namespace.
+    pub id_maps: Option<(String, String)>,
+    /// The exec fifo, opened read-write: the child blocks reading it until
+    /// `start` writes a byte.
+    pub exec_fifo: OwnedFd,
+}
+
+impl InitPlan {
+    pub fn new(bundle: &Bundle, opts: &CreateOpts, exec_fifo: OwnedFd) -> Result<InitPlan, PlanError> {
+        let spec = &bundle.spec;
+        let process = spec.process().as_ref().expect("bundle validated process");
+        let linux = spec.linux().as_ref().expect("bundle validated linux");
+        let namespaces = NamespacePlan::new(spec)?;
+        let id_maps = namespaces
+            .creates(LinuxNamespaceType::User)
+            .then(|| {
+                (
+                    id_map(linux.uid_mappings().as_deref()),
+                    id_map(linux.gid_mappings().as_deref()),
+                )
+            });
+        let mut sysctl: Vec<(String, String)> = linux
+            .sysctl()
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        sysctl.sort();
+        if let Some((bad, _)) = sysctl
+            .iter()
+            .find(|(k, _)| k.is_empty() || k.contains('/') || k.split('.').any(|p| p.is_empty() || p == ".."))
+        {
+            return Err(PlanError::Sysctl(bad.clone()));
+        }
+        check_preserved_fds(opts.preserve_fds)?;
+        let user = process.user();
+        Ok(InitPlan {
+            namespaces,
+            rootfs: RootfsPlan::new(&bundle.dir, &bundle.rootfs, spec, opts.no_pivot)?,
+            caps: CapPlan::new(process.capabilities().as_ref())?,
+            identity: Identity {
+                uid: user.uid(),
+                gid: user.gid(),
+                additional_gids: user.additional_gids().clone().unwrap_or_default(),
+            },
+            umask: user.umask().unwrap_or(0o022),
+            rlimits: process.rlimits().clone().unwrap_or_default(),
+            oom_score_adj: process.oom_score_adj(),
+            no_new_privs: process.no_new_privileges().unwrap_or(false),
+            hostname: spec.hostname().clone(),
+            domainname: spec.domainname().clone(),
+            sysctl,
+            args: process.args().clone().unwrap_or_default(),
+            env: process.env().clone().unwrap_or_default(),
+            cwd: process.cwd().clone(),
+            new_keyring: !opts.no_new_keyring,
+            preserve_fds: opts.preserve_fds,
+            id_maps,
+            exec_fifo,
+        })
+    }
+}
+
+fn id_map(maps: Option<&[LinuxIdMapping]>) -> String {
+    maps.into_iter()
+        .flatten()
+        .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+        .collect()
+}
+
+fn check_preserved_fds(n: u32) -> Result<(), PlanError> {
+    for fd in 3..3 + n as i32 {
+        // SAFETY: F_GETFD only queries the descriptor table.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+            return Err(PlanError::PreserveFds(n, fd));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,130 @@
+//! The parent side of container creation: fork the child, place it in its
+//! cgroups, write its id maps, and wait until it reports `Ready`. On any
+//! failure every process made is killed and reaped before returning.
+
+use super::init;
+use super::plan::InitPlan;
+use super::protocol::{self, ParentEnd, ProtocolError, ToChild, ToParent};
+use crate::linux::cgroups::{CgroupError, NewCgroup};
+use nix::sys::signal::{Signal, kill};
+use nix::sys::wait::{WaitStatus, waitpid};
+use nix::unistd::{ForkResult, Pid, fork};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
+    #[error("fork: {0}")]
+    Fork(nix::Error),
+    #[error(transparent)]
+    Cgroup(#[from] CgroupError),
+    #[error("write {file} of pid {pid}: {source}")]
+    IdMap {
+        file: &'static str,
+        pid: i32,
+        source: std::io::Error,
+    },
+    /// The child's own report of what failed.
+    #[error("{0}")]
+    Child(String),
+    #[error("container init exited before it was ready ({0})")]
+    ChildDied(String),
+    #[error("container init sent {0} out of turn")]
+    OutOfTurn(&'static str),
+}
+
+/// Forks the container's init and drives it to `Ready`; returns its host PID.
+pub fn spawn(plan: &InitPlan, cgroup: &NewCgroup) -> Result<i32, SpawnError> {
+    let (parent_end, child_end) = protocol::channel()?;
+    let parent_pid = nix::unistd::getpid();
+    // SAFETY: rt is single-threaded, so the child may run any code.
+    match unsafe { fork() }.map_err(SpawnError::Fork)? {
+        ForkResult::Child => {
+            drop(parent_end);
+            init::run(plan, child_end, parent_pid)
+        }
+        ForkResult::Parent { child } => {
+            drop(child_end);
+            let mut guard = Children(vec![child]);
+            let init = drive(plan, cgroup, &parent_end, child, &mut guard)?;
+            guard.0.clear();
+            Ok(init)
+        }
+    }
+}
+
+fn drive(
+    plan: &InitPlan,
+    cgroup: &NewCgroup,
+    chan: &ParentEnd,
+    child: Pid,
+    guard: &mut Children,
+) -> Result<i32, SpawnError> {
+    cgroup.add_process(child.as_raw())?;
+    chan.send(&ToChild::Proceed)?;
+    let mut init = None;
+    loop {
+        match chan.recv()? {
+            Some(ToParent::NeedIdMaps) => {
+                write_id_maps(child.as_raw(), plan.id_maps.as_ref())?;
+                chan.send(&ToChild::IdMapsWritten)?;
+            }
+            Some(ToParent::InitPid { pid }) => {
+                if pid != child.as_raw() {
+                    // The child forked init and exits; init is our child too
+                    // (CLONE_PARENT), so both are reaped here.
+                    guard.0.push(Pid::from_raw(pid));
+                    let _ = waitpid(child, None);
+                    guard.0.retain(|p| *p != child);
+                }
+                init = Some(pid);
+            }
+            Some(ToParent::Ready) => {
+                return init.ok_or(SpawnError::OutOfTurn("Ready"));
+            }
+            Some(ToParent::Failed { error }) => return Err(SpawnError::Child(error)),
+            None => return Err(SpawnError::ChildDied(guard.reap_status())),
+        }
+    }
+}
+
+fn write_id_maps(pid: i32, maps: Option<&(String, String)>) -> Result<(), SpawnError> {
+    let Some((uid_map, gid_map)) = maps else {
+        return Err(SpawnError::OutOfTurn("NeedIdMaps"));
+    };
+    for (file, data) in [("uid_map", uid_map), ("gid_map", gid_map)] {
+        std::fs::write(format!("/proc/{pid}/{file}"), data)
+            .map_err(|source| SpawnError::IdMap { file, pid, source })?;
+    }
+    Ok(())
+}
+
+/// Processes of a creation in progress: killed and reaped unless creation
+/// succeeds, so a failure leaves no process behind.
+struct Children(Vec<Pid>);
+
+impl Children {
+    /// How the processes ended, for the error message.
+    fn reap_status(&mut self) -> String {
+        let mut out = Vec::new();
+        for pid in self.0.drain(..) {
+            let _ = kill(pid, Signal::SIGKILL);
+            match waitpid(pid, None) {
+                Ok(WaitStatus::Exited(_, code)) => out.push(format!("exit status {code}")),
+                Ok(WaitStatus::Signaled(_, sig, _)) => out.push(format!("killed by {sig}")),
+                _ => {}
+            }
+        }
+        if out.is_empty() {
+            "no status".into()
+        } else {
+            out.join(", ")
+        }
+    }
+}
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        self.reap_status();
+    }
+}

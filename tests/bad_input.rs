@@ -1,0 +1,227 @@
+//! Bad input: every failure exits non-zero, says so on stderr, and leaves nothing behind.
+
+mod common;
+use common::*;
+use serde_json::{Value, json};
+use std::fs;
+
+/// create must fail, say why, and leave no state, cgroup, process or mount.
+#[track_caller]
+fn assert_create_fails_cleanly(b: &Bundle, id: &str) -> Out {
+    let out = b.create(id).fails();
+    b.assert_nothing_left();
+    b.assert_state_root_empty();
+    out
+}
+
+/// The defect, not the runtime, made create fail: the repaired bundle works.
+#[track_caller]
+fn control(b: &Bundle) {
+    b.assert_template_creates();
+}
+
+fn one_line(s: &str) -> bool {
+    s.trim().lines().count() == 1
+}
+
+#[test]
+fn bad_input_missing_config_json() {
+    let Some(b) = Bundle::new("bad_input_missing_config_json") else {
+        return;
+    };
+    fs::remove_file(b.config_path()).unwrap();
+    assert_create_fails_cleanly(&b, &b.id);
+    control(&b);
+}
+
+const MALFORMED: &str =
+    "{\n  \"ociVersion\": \"1.0.2\",\n  \"process\": {\n    \"args\": [\"sh\",\n";
+
+#[test]
+fn bad_input_malformed_json() {
+    let Some(b) = Bundle::new("bad_input_malformed_json") else {
+        return;
+    };
+    fs::write(b.config_path(), MALFORMED).unwrap();
+    let out = assert_create_fails_cleanly(&b, &b.id);
+    assert!(
+        one_line(&out.stderr),
+        "want a one-line error: {:?}",
+        out.stderr
+    );
+    control(&b);
+}
+
+#[test]
+fn bad_input_malformed_json_error_names_config() {
+    // runc says only "unexpected EOF"; rt's error must say which file is broken.
+    if skip_on_runc("runc's JSON error does not name config.json") {
+        return;
+    }
+    let Some(b) = Bundle::new("bad_input_malformed_json_error_names_config") else {
+        return;
+    };
+    fs::write(b.config_path(), MALFORMED).unwrap();
+    let out = assert_create_fails_cleanly(&b, &b.id);
+    assert!(out.stderr.contains("config.json"), "{:?}", out.stderr);
+}
+
+#[test]
+fn bad_input_wrong_field_type() {
+    let Some(b) = Bundle::new("bad_input_wrong_field_type") else {
+        return;
+    };
+    b.config(|c| c["process"]["user"]["uid"] = json!("zero"));
+    let out = assert_create_fails_cleanly(&b, &b.id);
+    assert!(one_line(&out.stderr), "{:?}", out.stderr);
+    control(&b);
+}
+
+#[test]
+fn bad_input_unknown_namespace_type() {
+    let Some(b) = Bundle::new("bad_input_unknown_namespace_type") else {
+        return;
+    };
+    b.add_namespace(json!({"type": "bogus"}));
+    assert_create_fails_cleanly(&b, &b.id);
+    control(&b);
+}
+
+#[test]
+fn bad_input_duplicate_namespace_type() {
+    let Some(b) = Bundle::new("bad_input_duplicate_namespace_type") else {
+        return;
+    };
+    // config-linux.md: duplicated namespace types MUST generate an error.
+    b.add_namespace(json!({"type": "network"}));
+    assert_create_fails_cleanly(&b, &b.id);
+    control(&b);
+}
+
+#[test]
+fn bad_input_missing_rootfs() {
+    let Some(b) = Bundle::new("bad_input_missing_rootfs") else {
+        return;
+    };
+    b.config(|c| c["root"]["path"] = json!("nope"));
+    assert_create_fails_cleanly(&b, &b.id);
+    control(&b);
+}
+
+#[test]
+fn bad_input_missing_bundle_dir() {
+    let Some(b) = Bundle::new("bad_input_missing_bundle_dir") else {
+        return;
+    };
+    let missing = b.dir.join("nope");
+    let out = b
+        .rt(&["create", "--bundle", missing.to_str().unwrap(), &b.id])
+        .fails();
+    assert!(!out.stderr.is_empty());
+    assert!(!missing.exists());
+    b.assert_state_root_empty();
+    b.state(&b.id).fails();
+    control(&b);
+}
+
+#[test]
+fn bad_input_invalid_ids() {
+    let Some(b) = Bundle::new("bad_input_invalid_ids") else {
+        return;
+    };
+    b.set_args(&["sleep", "1000"]);
+    for id in ["../x", "a/b", ""] {
+        assert_create_fails_cleanly(&b, id);
+    }
+    // "../x" relative to the state root would land in the bundle directory.
+    assert!(!b.dir.join("x").exists());
+    assert!(!b.state_root.join("a").exists());
+    control(&b);
+}
+
+#[test]
+fn bad_input_duplicate_id() {
+    let Some(b) = Bundle::new("bad_input_duplicate_id") else {
+        return;
+    };
+    b.set_args(&["sleep", "1000"]);
+    let pid = b.create_ok(&b.id);
+    let before = b.state_json(&b.id);
+    b.create(&b.id).fails();
+    assert_eq!(b.state_json(&b.id), before);
+    assert!(pid_alive(pid));
+    b.delete_force(&b.id).ok();
+    b.assert_nothing_left();
+}
+
+#[test]
+fn bad_input_program_not_found() {
+    let Some(b) = Bundle::new("bad_input_program_not_found") else {
+        return;
+    };
+    for args in [
+        &["/bin/does-not-exist"][..],
+        &["does-not-exist"],
+        &["/etc/passwd"],
+    ] {
+        b.set_args(args);
+        assert_create_fails_cleanly(&b, &b.id);
+    }
+    control(&b);
+}
+
+#[test]
+fn bad_input_missing_container_id() {
+    let Some(b) = Bundle::new("bad_input_missing_container_id") else {
+        return;
+    };
+    for args in [&["state"][..], &["start"], &["kill"], &["delete"]] {
+        b.rt(args).fails();
+    }
+    let dir = b.dir.to_str().unwrap();
+    b.rt(&["create", "--bundle", dir]).fails();
+    b.assert_state_root_empty();
+    control(&b);
+}
+
+/// podman reads the whole --log file as one JSON object; containerd wants level "error".
+#[track_caller]
+fn assert_one_error_record(path: &std::path::Path) {
+    let text = fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("--log file {} not written: {e}", path.display()));
+    let v: Value = serde_json::from_str(text.trim())
+        .unwrap_or_else(|e| panic!("not exactly one JSON object ({e}): {text:?}"));
+    assert_eq!(v["level"], json!("error"), "{text}");
+    assert!(v["msg"].as_str().is_some_and(|m| !m.is_empty()), "{text}");
+}
+
+#[test]
+fn bad_input_log_json_single_error_record() {
+    let Some(b) = Bundle::new("bad_input_log_json_single_error_record") else {
+        return;
+    };
+    let log = b.dir.join("log.json");
+    let out = b.rt_with(
+        &["--log", log.to_str().unwrap(), "--log-format", "json"],
+        &["start", "nope"],
+    );
+    out.fails();
+    assert_one_error_record(&log);
+}
+
+#[test]
+fn bad_input_log_json_failed_create() {
+    let Some(b) = Bundle::new("bad_input_log_json_failed_create") else {
+        return;
+    };
+    let log = b.dir.join("log.json");
+    b.set_args(&["/bin/does-not-exist"]);
+    let dir = b.dir.to_str().unwrap();
+    b.rt_with(
+        &["--log", log.to_str().unwrap(), "--log-format", "json"],
+        &["create", "--bundle", dir, &b.id],
+    )
+    .fails();
+    assert_one_error_record(&log);
+    b.assert_state_root_empty();
+}
