@@ -159,8 +159,7 @@ fn validate_namespaces(spec: &Spec) -> Result<(), BundleError> {
         ));
     }
     let has = |t| seen.contains(&t);
-    if (spec.hostname().is_some() || spec.domainname().is_some()) && !has(LinuxNamespaceType::Uts)
-    {
+    if (spec.hostname().is_some() || spec.domainname().is_some()) && !has(LinuxNamespaceType::Uts) {
         return Err(invalid(
             "hostname",
             "setting a hostname or domainname needs a uts namespace",
@@ -199,11 +198,17 @@ fn reject_unsupported(spec: &Spec) -> Result<(), BundleError> {
         return Err(unsupported("process.terminal"));
     }
     let process_fields = [
-        ("process.apparmorProfile", process.apparmor_profile().is_some()),
+        (
+            "process.apparmorProfile",
+            process.apparmor_profile().is_some(),
+        ),
         ("process.selinuxLabel", process.selinux_label().is_some()),
         ("process.ioPriority", process.io_priority().is_some()),
         ("process.scheduler", process.scheduler().is_some()),
-        ("process.execCPUAffinity", process.exec_cpu_affinity().is_some()),
+        (
+            "process.execCPUAffinity",
+            process.exec_cpu_affinity().is_some(),
+        ),
     ];
     if let Some((field, _)) = process_fields.iter().find(|(_, set)| *set) {
         return Err(unsupported(field));

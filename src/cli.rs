@@ -171,8 +171,19 @@ mod tests {
     #[test]
     fn takes_runc_style_invocations() {
         let cli = Cli::try_parse_from([
-            "rt", "--root", "/r", "--log", "/l", "--log-format", "json", "create", "--bundle",
-            "/b", "--pid-file", "/p", "c1",
+            "rt",
+            "--root",
+            "/r",
+            "--log",
+            "/l",
+            "--log-format",
+            "json",
+            "create",
+            "--bundle",
+            "/b",
+            "--pid-file",
+            "/p",
+            "c1",
         ])
         .unwrap();
         assert!(matches!(cli.command, Command::Create(ref a) if a.id == "c1"));

@@ -98,3 +98,9 @@ pub fn debug(msg: &str) {
         l.record(Level::Debug, msg);
     }
 }
+
+/// The log file's descriptor, which a forked child must keep open.
+pub fn file_fd() -> Option<std::os::fd::RawFd> {
+    use std::os::fd::AsRawFd;
+    LOGGER.get()?.file.as_ref().map(|f| f.as_raw_fd())
+}

@@ -17,7 +17,11 @@ pub fn run(root: &Path, args: &ListArgs) -> Result<i32> {
     let states: Vec<StateJson> = ids
         .iter()
         // A container deleted while we list is simply not listed.
-        .filter_map(|id| state::read_record(root, id).ok().map(|r| StateJson::new(root, id, r)))
+        .filter_map(|id| {
+            state::read_record(root, id)
+                .ok()
+                .map(|r| StateJson::new(root, id, r))
+        })
         .collect();
     match args.format {
         ListFormat::Json => println!("{}", json(&states)),
@@ -50,7 +54,13 @@ fn table(states: &[StateJson]) -> String {
         ]);
     }
     let widths: Vec<usize> = (0..5)
-        .map(|c| rows.iter().map(|r| r[c].len() + 3).max().unwrap_or(0).max(12))
+        .map(|c| {
+            rows.iter()
+                .map(|r| r[c].len() + 3)
+                .max()
+                .unwrap_or(0)
+                .max(12)
+        })
         .collect();
     let mut out = String::new();
     for row in rows {

@@ -69,5 +69,8 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
 }
 
 fn state_root(global: &GlobalOpts) -> PathBuf {
-    global.root.clone().unwrap_or_else(crate::state::default_root)
+    global
+        .root
+        .clone()
+        .unwrap_or_else(crate::state::default_root)
 }

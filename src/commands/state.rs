@@ -58,6 +58,9 @@ impl StateJson {
 pub fn run(root: &Path, id: &str) -> Result<i32> {
     let record = state::read_record(root, id)?;
     let json = StateJson::new(root, id, record);
-    println!("{}", serde_json::to_string_pretty(&json).expect("state serializes"));
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&json).expect("state serializes")
+    );
     Ok(0)
 }

@@ -1,6 +1,6 @@
 //! The five capability sets of `process.capabilities`.
 
-use caps::{CapSet, CapsHashSet, Capability};
+use caps::{CapSet, Capability, CapsHashSet};
 use oci_spec::runtime::LinuxCapabilities;
 use std::str::FromStr;
 
@@ -40,7 +40,10 @@ impl CapPlan {
                     cap: full.clone(),
                 })?;
                 if !host.contains(&c) {
-                    return Err(CapsError::NotInBounding { set: name, cap: full });
+                    return Err(CapsError::NotInBounding {
+                        set: name,
+                        cap: full,
+                    });
                 }
                 out.insert(c);
             }

@@ -19,7 +19,9 @@ pub enum CgroupError {
     BadPath(PathBuf, &'static str),
     #[error("--systemd-cgroup is not supported by rt yet")]
     Systemd,
-    #[error("linux.resources.devices: no cgroup v1 devices hierarchy is mounted (cgroup v2 device programs are not supported by rt yet)")]
+    #[error(
+        "linux.resources.devices: no cgroup v1 devices hierarchy is mounted (cgroup v2 device programs are not supported by rt yet)"
+    )]
     NoDevicesController,
 }
 
@@ -131,7 +133,8 @@ pub fn create(cgroups_path: Option<&Path>, id: &str) -> Result<NewCgroup, Cgroup
         let base = if inner.is_absolute() {
             h.mountpoint.clone()
         } else {
-            h.mountpoint.join(own_cgroup(&h).strip_prefix("/").unwrap_or(Path::new("")))
+            h.mountpoint
+                .join(own_cgroup(&h).strip_prefix("/").unwrap_or(Path::new("")))
         };
         let path = base.join(inner.strip_prefix("/").unwrap_or(inner));
         let is_cpuset = h.controllers.iter().any(|c| c == "cpuset");
@@ -154,13 +157,21 @@ fn check_inner_path(inner: &Path) -> Result<(), CgroupError> {
         ));
     }
     if inner.components().any(|c| c == Component::ParentDir) {
-        return Err(CgroupError::BadPath(inner.to_path_buf(), "must not contain .."));
+        return Err(CgroupError::BadPath(
+            inner.to_path_buf(),
+            "must not contain ..",
+        ));
     }
     Ok(())
 }
 
 impl NewCgroup {
-    fn mkdir_all(&mut self, mountpoint: &Path, path: &Path, cpuset: bool) -> Result<(), CgroupError> {
+    fn mkdir_all(
+        &mut self,
+        mountpoint: &Path,
+        path: &Path,
+        cpuset: bool,
+    ) -> Result<(), CgroupError> {
         let mut missing = Vec::new();
         let mut p = path;
         while p != mountpoint && !p.exists() {
@@ -250,19 +261,38 @@ fn inherit_cpuset(dir: &Path) -> Result<(), CgroupError> {
 
 /// What runc allows every container on top of the config's rules.
 const DEFAULT_ALLOWED: &[&str] = &[
-    "c *:* m", "b *:* m", "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm",
-    "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm",
+    "c *:* m",
+    "b *:* m",
+    "c 1:3 rwm",
+    "c 1:5 rwm",
+    "c 1:7 rwm",
+    "c 1:8 rwm",
+    "c 1:9 rwm",
+    "c 5:0 rwm",
+    "c 5:1 rwm",
+    "c 5:2 rwm",
+    "c 136:* rwm",
 ];
 
 fn rule_string(rule: &LinuxDeviceCgroup) -> String {
-    let kind = rule.typ().map_or("a".to_string(), |t| t.as_str().to_string());
+    let kind = rule
+        .typ()
+        .map_or("a".to_string(), |t| t.as_str().to_string());
     let num = |n: Option<i64>| n.map_or("*".to_string(), |n| n.to_string());
     let access = rule.access().clone().unwrap_or_else(|| "rwm".into());
-    format!("{kind} {}:{} {access}", num(rule.major()), num(rule.minor()))
+    format!(
+        "{kind} {}:{} {access}",
+        num(rule.major()),
+        num(rule.minor())
+    )
 }
 
 fn write_device_rule(dir: &Path, allow: bool, rule: &str) -> Result<(), CgroupError> {
-    let file = dir.join(if allow { "devices.allow" } else { "devices.deny" });
+    let file = dir.join(if allow {
+        "devices.allow"
+    } else {
+        "devices.deny"
+    });
     std::fs::write(&file, rule).map_err(io_err("write", &file))
 }
 

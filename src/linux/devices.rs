@@ -109,11 +109,22 @@ fn make_node(root: &Root, dev: &Device) -> Result<(), DeviceError> {
     // A file already there (an image's /dev/null placeholder) is replaced.
     let _ = nix::unistd::unlinkat(&parent, name, nix::unistd::UnlinkatFlags::NoRemoveDir);
     let mode = Mode::from_bits_truncate(dev.mode);
-    mknodat(&parent, name, kind, mode, makedev(dev.major as u64, dev.minor as u64))
-        .map_err(sys("mknod"))?;
+    mknodat(
+        &parent,
+        name,
+        kind,
+        mode,
+        makedev(dev.major as u64, dev.minor as u64),
+    )
+    .map_err(sys("mknod"))?;
     // mknod applied the umask; the spec's fileMode is exact.
-    nix::sys::stat::fchmodat(&parent, name, mode, nix::sys::stat::FchmodatFlags::NoFollowSymlink)
-        .map_err(sys("chmod"))?;
+    nix::sys::stat::fchmodat(
+        &parent,
+        name,
+        mode,
+        nix::sys::stat::FchmodatFlags::NoFollowSymlink,
+    )
+    .map_err(sys("chmod"))?;
     nix::unistd::fchownat(
         &parent,
         name,

@@ -28,9 +28,28 @@ impl MountOptions {
 /// Recursive attributes (mount_setattr) and id-mapped mounts arrive with the
 /// mounts work; until then they are refused rather than dropped.
 const NOT_YET: &[&str] = &[
-    "rro", "rrw", "rnosuid", "rsuid", "rnodev", "rdev", "rnoexec", "rexec", "rnosymfollow",
-    "rsymfollow", "ratime", "rnoatime", "rstrictatime", "rnostrictatime", "rrelatime",
-    "rnorelatime", "rdiratime", "rnodiratime", "idmap", "ridmap", "nosymfollow", "symfollow",
+    "rro",
+    "rrw",
+    "rnosuid",
+    "rsuid",
+    "rnodev",
+    "rdev",
+    "rnoexec",
+    "rexec",
+    "rnosymfollow",
+    "rsymfollow",
+    "ratime",
+    "rnoatime",
+    "rstrictatime",
+    "rnostrictatime",
+    "rrelatime",
+    "rnorelatime",
+    "rdiratime",
+    "rnodiratime",
+    "idmap",
+    "ridmap",
+    "nosymfollow",
+    "symfollow",
 ];
 
 pub fn parse(options: &[String]) -> Result<MountOptions, OptionError> {
@@ -129,7 +148,10 @@ mod tests {
     fn splits_flags_propagation_and_data() {
         let o = opts(&["rbind", "ro", "nosuid", "rslave", "mode=755", "size=64k"]);
         assert!(o.bind);
-        assert!(o.flags.contains(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_RDONLY));
+        assert!(
+            o.flags
+                .contains(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_RDONLY)
+        );
         assert_eq!(o.propagation, vec![MsFlags::MS_SLAVE | MsFlags::MS_REC]);
         assert_eq!(o.data().as_deref(), Some("mode=755,size=64k"));
     }

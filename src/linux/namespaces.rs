@@ -77,11 +77,19 @@ impl NamespacePlan {
         // The user namespace first: joining it grants the rights to join the others.
         plan.joins
             .sort_by_key(|j| j.kind != LinuxNamespaceType::User);
-        for (clock, off) in linux.and_then(|l| l.time_offsets().as_ref()).into_iter().flatten() {
+        for (clock, off) in linux
+            .and_then(|l| l.time_offsets().as_ref())
+            .into_iter()
+            .flatten()
+        {
             if clock != "monotonic" && clock != "boottime" {
                 return Err(NamespaceError::Clock(clock.clone()));
             }
-            plan.time_offsets += &format!("{clock} {} {}\n", off.secs().unwrap_or(0), off.nanosecs().unwrap_or(0));
+            plan.time_offsets += &format!(
+                "{clock} {} {}\n",
+                off.secs().unwrap_or(0),
+                off.nanosecs().unwrap_or(0)
+            );
         }
         Ok(plan)
     }
@@ -104,6 +112,12 @@ impl NamespacePlan {
     }
 
     /// Joins the namespaces given by path, then creates the new ones.
+    /// The namespace files opened for joining, which the child needs.
+    pub fn fds(&self) -> impl Iterator<Item = std::os::fd::RawFd> + '_ {
+        use std::os::fd::AsRawFd;
+        self.joins.iter().map(|j| j.fd.as_raw_fd())
+    }
+
     pub fn enter(&self) -> Result<(), NamespaceError> {
         for j in &self.joins {
             setns(&j.fd, clone_flag(j.kind)).map_err(|source| NamespaceError::Join {

@@ -74,13 +74,14 @@ impl RootfsPlan {
         let linux = spec.linux().as_ref();
         let mut mounts = Vec::new();
         for (index, m) in spec.mounts().iter().flatten().enumerate() {
-            let opts = mounts::parse(m.options().as_deref().unwrap_or_default()).map_err(
-                |source| RootfsError::Option {
-                    index,
-                    dest: m.destination().clone(),
-                    source,
-                },
-            )?;
+            let opts =
+                mounts::parse(m.options().as_deref().unwrap_or_default()).map_err(|source| {
+                    RootfsError::Option {
+                        index,
+                        dest: m.destination().clone(),
+                        source,
+                    }
+                })?;
             // config.md: a relative bind source is relative to the bundle.
             let source = m.source().as_ref().map(|s| {
                 if opts.bind && s.is_relative() {
@@ -103,8 +104,16 @@ impl RootfsPlan {
         let dev_is_bound = mounts
             .iter()
             .any(|m| m.destination == Path::new("/dev") && m.opts.bind);
-        let mut devices = if dev_is_bound { Vec::new() } else { devices::defaults() };
-        for d in linux.and_then(|l| l.devices().as_ref()).into_iter().flatten() {
+        let mut devices = if dev_is_bound {
+            Vec::new()
+        } else {
+            devices::defaults()
+        };
+        for d in linux
+            .and_then(|l| l.devices().as_ref())
+            .into_iter()
+            .flatten()
+        {
             devices.push(Device::from_spec(d)?);
         }
         let paths = |v: Option<&Vec<String>>| -> Vec<PathBuf> {
@@ -113,7 +122,10 @@ impl RootfsPlan {
         Ok(RootfsPlan {
             rootfs: rootfs.to_path_buf(),
             mounts,
-            readonly: spec.root().as_ref().is_some_and(|r| r.readonly() == Some(true)),
+            readonly: spec
+                .root()
+                .as_ref()
+                .is_some_and(|r| r.readonly() == Some(true)),
             propagation,
             masked: paths(linux.and_then(|l| l.masked_paths().as_ref())),
             readonly_paths: paths(linux.and_then(|l| l.readonly_paths().as_ref())),
@@ -146,7 +158,8 @@ pub fn setup(plan: &RootfsPlan, in_userns: bool) -> Result<(), RootfsError> {
         Some(p) if p.contains(MsFlags::MS_PRIVATE) => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
         _ => MsFlags::MS_SLAVE | MsFlags::MS_REC,
     };
-    mount(None::<&str>, "/", None::<&str>, initial, None::<&str>).map_err(sys("make / slave", Path::new("/")))?;
+    mount(None::<&str>, "/", None::<&str>, initial, None::<&str>)
+        .map_err(sys("make / slave", Path::new("/")))?;
     // pivot_root needs the new root to be a mount point.
     mount(
         Some(&plan.rootfs),
@@ -184,7 +197,8 @@ pub fn finish(plan: &RootfsPlan) -> Result<(), RootfsError> {
         remount_readonly(Path::new("/"), MsFlags::empty())?;
     }
     if let Some(p) = plan.propagation {
-        mount(None::<&str>, "/", None::<&str>, p, None::<&str>).map_err(sys("set propagation of", Path::new("/")))?;
+        mount(None::<&str>, "/", None::<&str>, p, None::<&str>)
+            .map_err(sys("set propagation of", Path::new("/")))?;
     }
     Ok(())
 }
@@ -209,8 +223,14 @@ fn mount_entry(root: &Root, m: &MountPlan, cgroups: &[CgroupDir]) -> Result<(), 
         };
         let target = root.ensure(dest, kind)?;
         let bind = m.opts.flags & (MsFlags::MS_BIND | MsFlags::MS_REC);
-        mount(Some(source), &fd_path(&target), None::<&str>, bind, None::<&str>)
-            .map_err(sys("bind mount", dest))?;
+        mount(
+            Some(source),
+            &fd_path(&target),
+            None::<&str>,
+            bind,
+            None::<&str>,
+        )
+        .map_err(sys("bind mount", dest))?;
         let extra = m.opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC);
         if !extra.is_empty() {
             let mounted = root.open_at(dest, OFlag::O_PATH)?;
@@ -236,8 +256,14 @@ fn set_propagation(root: &Root, dest: &Path, flags: &[MsFlags]) -> Result<(), Ro
     }
     let mounted = root.open_at(dest, OFlag::O_PATH)?;
     for &p in flags {
-        mount(None::<&str>, &fd_path(&mounted), None::<&str>, p, None::<&str>)
-            .map_err(sys("set propagation of", dest))?;
+        mount(
+            None::<&str>,
+            &fd_path(&mounted),
+            None::<&str>,
+            p,
+            None::<&str>,
+        )
+        .map_err(sys("set propagation of", dest))?;
     }
     Ok(())
 }
@@ -253,20 +279,38 @@ fn mount_cgroups(root: &Root, m: &MountPlan, cgroups: &[CgroupDir]) -> Result<()
         && only.controllers.is_empty()
     {
         let target = root.ensure(dest, Kind::Dir)?;
-        mount(Some(&only.path), &fd_path(&target), None::<&str>, bind_flags, None::<&str>)
-            .map_err(sys("bind mount", dest))?;
+        mount(
+            Some(&only.path),
+            &fd_path(&target),
+            None::<&str>,
+            bind_flags,
+            None::<&str>,
+        )
+        .map_err(sys("bind mount", dest))?;
         let mounted = root.open_at(dest, OFlag::O_PATH)?;
         return remount_bind(&fd_path(&mounted), m.opts.flags | bind_flags, dest);
     }
     let target = root.ensure(dest, Kind::Dir)?;
-    mount(Some("tmpfs"), &fd_path(&target), Some("tmpfs"), flags, Some("mode=755"))
-        .map_err(sys("mount tmpfs", dest))?;
+    mount(
+        Some("tmpfs"),
+        &fd_path(&target),
+        Some("tmpfs"),
+        flags,
+        Some("mode=755"),
+    )
+    .map_err(sys("mount tmpfs", dest))?;
     for cg in cgroups {
         let name = cg.mountpoint.file_name().unwrap_or_default();
         let sub = dest.join(name);
         let target = root.ensure(&sub, Kind::Dir)?;
-        mount(Some(&cg.path), &fd_path(&target), None::<&str>, bind_flags, None::<&str>)
-            .map_err(sys("bind mount", &sub))?;
+        mount(
+            Some(&cg.path),
+            &fd_path(&target),
+            None::<&str>,
+            bind_flags,
+            None::<&str>,
+        )
+        .map_err(sys("bind mount", &sub))?;
         let mounted = root.open_at(&sub, OFlag::O_PATH)?;
         remount_bind(&fd_path(&mounted), m.opts.flags | bind_flags, &sub)?;
     }
@@ -335,8 +379,14 @@ fn pivot_root(rootfs: &Path) -> Result<(), RootfsError> {
     nix::unistd::fchdir(&new).map_err(sys("chdir", rootfs))?;
     nix::unistd::pivot_root(".", ".").map_err(sys("pivot_root", rootfs))?;
     nix::unistd::fchdir(&old).map_err(sys("chdir to old root", Path::new("/")))?;
-    mount(None::<&str>, ".", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
-        .map_err(sys("make old root slave", Path::new("/")))?;
+    mount(
+        None::<&str>,
+        ".",
+        None::<&str>,
+        MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(sys("make old root slave", Path::new("/")))?;
     umount2(".", MntFlags::MNT_DETACH).map_err(sys("unmount old root", Path::new("/")))?;
     nix::unistd::chdir("/").map_err(sys("chdir", Path::new("/")))
 }
@@ -344,8 +394,14 @@ fn pivot_root(rootfs: &Path) -> Result<(), RootfsError> {
 /// `--no-pivot`: move the rootfs over / and chroot into it.
 fn move_root(rootfs: &Path) -> Result<(), RootfsError> {
     nix::unistd::chdir(rootfs).map_err(sys("chdir", rootfs))?;
-    mount(Some(rootfs), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
-        .map_err(sys("move mount", rootfs))?;
+    mount(
+        Some(rootfs),
+        "/",
+        None::<&str>,
+        MsFlags::MS_MOVE,
+        None::<&str>,
+    )
+    .map_err(sys("move mount", rootfs))?;
     nix::unistd::chroot(".").map_err(sys("chroot", rootfs))?;
     nix::unistd::chdir("/").map_err(sys("chdir", Path::new("/")))
 }
@@ -371,8 +427,14 @@ fn mask_path(root: &Root, path: &Path) -> Result<(), RootfsError> {
         .map_err(sys("mask", path))
     } else {
         let null = devices::open_dev_null(root)?;
-        mount(Some(&fd_path(&null)), &fd_path(&target), None::<&str>, MsFlags::MS_BIND, None::<&str>)
-            .map_err(sys("mask", path))
+        mount(
+            Some(&fd_path(&null)),
+            &fd_path(&target),
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(sys("mask", path))
     }
 }
 
@@ -383,8 +445,18 @@ fn readonly_path(root: &Root, path: &Path) -> Result<(), RootfsError> {
         Err(e) => return Err(e.into()),
     };
     let rec = MsFlags::MS_BIND | MsFlags::MS_REC;
-    mount(Some(&fd_path(&target)), &fd_path(&target), None::<&str>, rec, None::<&str>)
-        .map_err(sys("bind mount", path))?;
+    mount(
+        Some(&fd_path(&target)),
+        &fd_path(&target),
+        None::<&str>,
+        rec,
+        None::<&str>,
+    )
+    .map_err(sys("bind mount", path))?;
     let mounted = root.open_at(path, OFlag::O_PATH | OFlag::O_NOFOLLOW)?;
-    remount_bind(&fd_path(&mounted), MsFlags::MS_RDONLY | MsFlags::MS_REC, path)
+    remount_bind(
+        &fd_path(&mounted),
+        MsFlags::MS_RDONLY | MsFlags::MS_REC,
+        path,
+    )
 }

@@ -155,7 +155,8 @@ mod tests {
         std::os::unix::fs::symlink("/", dir.join("root/up")).unwrap();
         std::os::unix::fs::symlink("../../..", dir.join("root/dots")).unwrap();
         let root = Root::open(&dir.join("root")).unwrap();
-        root.ensure(Path::new("/up/made-by-test"), Kind::Dir).unwrap();
+        root.ensure(Path::new("/up/made-by-test"), Kind::Dir)
+            .unwrap();
         root.ensure(Path::new("/dots/file"), Kind::File).unwrap();
         assert!(dir.join("root/made-by-test").is_dir());
         assert!(dir.join("root/file").is_file());

@@ -74,7 +74,16 @@ mod tests {
 
     #[test]
     fn rejects_nonsense() {
-        for bad in ["", "0", "65", "-1", "FOO", "SIGRTMIN+99", "RTMAX+1", "RTMIN-1"] {
+        for bad in [
+            "",
+            "0",
+            "65",
+            "-1",
+            "FOO",
+            "SIGRTMIN+99",
+            "RTMAX+1",
+            "RTMIN-1",
+        ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
     }

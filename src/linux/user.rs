@@ -7,7 +7,10 @@ use oci_spec::runtime::{PosixRlimit, PosixRlimitType};
 #[derive(Debug, thiserror::Error)]
 pub enum UserError {
     #[error("process.user: {op}: {source}")]
-    Switch { op: &'static str, source: nix::Error },
+    Switch {
+        op: &'static str,
+        source: nix::Error,
+    },
     #[error("process.rlimits: {kind} soft {soft} hard {hard}: {source}{hint}")]
     Rlimit {
         kind: String,
@@ -38,7 +41,11 @@ pub fn switch_user(id: &Identity, setgroups_allowed: bool) -> Result<(), UserErr
     let err = |op| move |source| UserError::Switch { op, source };
     nix::sys::prctl::set_keepcaps(true).map_err(|e| UserError::Prctl("PR_SET_KEEPCAPS", e))?;
     if setgroups_allowed {
-        let gids: Vec<Gid> = id.additional_gids.iter().map(|g| Gid::from_raw(*g)).collect();
+        let gids: Vec<Gid> = id
+            .additional_gids
+            .iter()
+            .map(|g| Gid::from_raw(*g))
+            .collect();
         setgroups(&gids).map_err(err("setgroups"))?;
     }
     let gid = Gid::from_raw(id.gid);

@@ -36,10 +36,7 @@ enum InitError {
     #[error(transparent)]
     Caps(#[from] CapsError),
     #[error("{op}: {source}")]
-    Sys {
-        op: String,
-        source: nix::Error,
-    },
+    Sys { op: String, source: nix::Error },
     #[error("exec: {0:?}: executable file not found in $PATH")]
     NotFound(String),
     #[error("process.cwd {0}: {1}")]
@@ -71,6 +68,7 @@ pub fn run(plan: &InitPlan, chan: ChildEnd, parent: Pid) -> ! {
 enum Never {}
 
 fn enter_container(plan: &InitPlan, chan: &ChildEnd, parent: Pid) -> Result<Never, InitError> {
+    close_inherited_fds(plan, chan)?;
     reset_signal_mask()?;
     die_with(Some(parent))?;
     expect(chan, |m| matches!(m, ToChild::Proceed))?;
@@ -100,7 +98,11 @@ fn enter_container(plan: &InitPlan, chan: &ChildEnd, parent: Pid) -> Result<Neve
             pid: nix::unistd::getpid().as_raw(),
         })?;
     }
-    become_init(plan, chan, in_userns || plan.namespaces.joins(LinuxNamespaceType::User))
+    become_init(
+        plan,
+        chan,
+        in_userns || plan.namespaces.joins(LinuxNamespaceType::User),
+    )
 }
 
 fn become_init(plan: &InitPlan, chan: &ChildEnd, in_userns: bool) -> Result<Never, InitError> {
@@ -144,8 +146,7 @@ fn expect(chan: &ChildEnd, ok: fn(&ToChild) -> bool) -> Result<(), InitError> {
 
 /// `rt run` blocks signals to forward them; the container must not inherit that.
 fn reset_signal_mask() -> Result<(), InitError> {
-    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
-        .map_err(sys("sigprocmask"))
+    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None).map_err(sys("sigprocmask"))
 }
 
 /// Until `Ready`, the child dies with the rt that made it. With `parent`
@@ -191,7 +192,9 @@ fn clone_parent() -> nix::Result<i32> {
 fn set_domainname(name: &str) -> Result<(), InitError> {
     // SAFETY: the pointer and length describe `name`'s bytes.
     let r = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
-    nix::errno::Errno::result(r).map(drop).map_err(sys("setdomainname"))
+    nix::errno::Errno::result(r)
+        .map(drop)
+        .map_err(sys("setdomainname"))
 }
 
 fn write_sysctls(sysctls: &[(String, String)]) -> Result<(), InitError> {
@@ -239,7 +242,10 @@ fn enter_cwd(cwd: &Path) -> Result<(), InitError> {
     nix::unistd::chdir(cwd).map_err(|e| fail(e.to_string()))?;
     match nix::unistd::getcwd() {
         Ok(p) if p.is_absolute() => Ok(()),
-        Ok(p) => Err(fail(format!("resolves outside the container ({})", p.display()))),
+        Ok(p) => Err(fail(format!(
+            "resolves outside the container ({})",
+            p.display()
+        ))),
         Err(e) => Err(fail(format!("resolves outside the container ({e})"))),
     }
 }
@@ -252,6 +258,33 @@ fn with_home(env: &[String], uid: u32) -> Vec<String> {
     env
 }
 
+/// Closes every descriptor the fork inherited but the child does not need.
+/// Close-on-exec is not enough: the child lives until `start`, and an
+/// inherited state-directory lock would block every later command.
+fn close_inherited_fds(plan: &InitPlan, chan: &ChildEnd) -> Result<(), InitError> {
+    let mut keep: Vec<i32> = plan.namespaces.fds().collect();
+    keep.extend([chan.raw_fd(), plan.exec_fifo.as_raw_fd()]);
+    keep.extend(crate::logging::file_fd());
+    keep.sort_unstable();
+    let mut low = 3 + plan.preserve_fds;
+    for fd in keep.into_iter().map(|fd| fd as u32) {
+        if fd > low {
+            close_range(low, fd - 1, 0)?;
+        }
+        low = low.max(fd + 1);
+    }
+    close_range(low, u32::MAX, 0)
+}
+
+fn close_range(first: u32, last: u32, flags: u32) -> Result<(), InitError> {
+    // SAFETY: close_range takes no pointers; the descriptors it closes are
+    // owned by objects this process never drops (it execs or _exits).
+    let r = unsafe { libc::syscall(libc::SYS_close_range, first, last, flags) };
+    nix::errno::Errno::result(r)
+        .map(drop)
+        .map_err(sys("close_range"))
+}
+
 /// Only stdio and the `--preserve-fds` descriptors reach the program: every
 /// other descriptor is marked close-on-exec, so no fd of rt's leaks into
 /// the container (CVE-2024-21626).
@@ -260,16 +293,7 @@ fn pass_preserved_fds(n: u32) -> Result<(), InitError> {
         // SAFETY: clearing FD_CLOEXEC on a descriptor checked open in the plan.
         unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
     }
-    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            3 + n,
-            u32::MAX,
-            libc::CLOSE_RANGE_CLOEXEC,
-        )
-    };
-    nix::errno::Errno::result(r).map(drop).map_err(sys("close_range"))
+    close_range(3 + n, u32::MAX, libc::CLOSE_RANGE_CLOEXEC)
 }
 
 /// A created container's init is a PID namespace's init, which the kernel
@@ -330,7 +354,8 @@ impl Program {
                 .collect()
         };
         Ok(Program {
-            exe: CString::new(exe.into_os_string().into_encoded_bytes()).map_err(nul("process.args"))?,
+            exe: CString::new(exe.into_os_string().into_encoded_bytes())
+                .map_err(nul("process.args"))?,
             args: list(args, "process.args")?,
             env: list(env, "process.env")?,
         })

@@ -50,19 +50,21 @@ pub struct InitPlan {
 }
 
 impl InitPlan {
-    pub fn new(bundle: &Bundle, opts: &CreateOpts, exec_fifo: OwnedFd) -> Result<InitPlan, PlanError> {
+    pub fn new(
+        bundle: &Bundle,
+        opts: &CreateOpts,
+        exec_fifo: OwnedFd,
+    ) -> Result<InitPlan, PlanError> {
         let spec = &bundle.spec;
         let process = spec.process().as_ref().expect("bundle validated process");
         let linux = spec.linux().as_ref().expect("bundle validated linux");
         let namespaces = NamespacePlan::new(spec)?;
-        let id_maps = namespaces
-            .creates(LinuxNamespaceType::User)
-            .then(|| {
-                (
-                    id_map(linux.uid_mappings().as_deref()),
-                    id_map(linux.gid_mappings().as_deref()),
-                )
-            });
+        let id_maps = namespaces.creates(LinuxNamespaceType::User).then(|| {
+            (
+                id_map(linux.uid_mappings().as_deref()),
+                id_map(linux.gid_mappings().as_deref()),
+            )
+        });
         let mut sysctl: Vec<(String, String)> = linux
             .sysctl()
             .iter()
@@ -70,10 +72,9 @@ impl InitPlan {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         sysctl.sort();
-        if let Some((bad, _)) = sysctl
-            .iter()
-            .find(|(k, _)| k.is_empty() || k.contains('/') || k.split('.').any(|p| p.is_empty() || p == ".."))
-        {
+        if let Some((bad, _)) = sysctl.iter().find(|(k, _)| {
+            k.is_empty() || k.contains('/') || k.split('.').any(|p| p.is_empty() || p == "..")
+        }) {
             return Err(PlanError::Sysctl(bad.clone()));
         }
         check_preserved_fds(opts.preserve_fds)?;

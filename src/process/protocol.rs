@@ -74,6 +74,10 @@ impl<S: Message, R: Message> Channel<S, R> {
         }
     }
 
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        self.fd.as_raw_fd()
+    }
+
     pub fn send(&self, msg: &S) -> Result<(), ProtocolError> {
         let data = serde_json::to_vec(msg).expect("protocol messages serialize");
         nix::sys::socket::send(

@@ -311,7 +311,16 @@ mod tests {
         for ok in ["a", "abc-1.2_3+x", "..a", "a.."] {
             assert!(validate_id(ok).is_ok(), "{ok}");
         }
-        for bad in ["", ".", "..", "a/b", "../x", "a b", "a\0b", &"x".repeat(1025)] {
+        for bad in [
+            "",
+            ".",
+            "..",
+            "a/b",
+            "../x",
+            "a b",
+            "a\0b",
+            &"x".repeat(1025),
+        ] {
             assert!(validate_id(bad).is_err(), "{bad}");
         }
     }

@@ -30,26 +30,6 @@ fn parse_stat(data: &str) -> Option<ProcStat> {
     Some(ProcStat { state, start_time })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_names_with_parens_and_spaces() {
-        let line = "42 (a) b (c)) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 777 1000 10";
-        let st = parse_stat(line).unwrap();
-        assert_eq!(st.state, 'S');
-        assert_eq!(st.start_time, 777);
-    }
-
-    #[test]
-    fn own_process_is_alive() {
-        let st = proc_stat(std::process::id() as i32).unwrap();
-        assert!(!st.is_dead());
-        assert!(st.start_time > 0);
-    }
-}
-
 /// A process handle that cannot be confused with a later process that
 /// reuses its PID: a pidfd, opened only after the start time matched.
 pub struct Pidfd(std::os::fd::OwnedFd);
@@ -100,5 +80,25 @@ impl Pidfd {
                 Err(_) => return false,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_names_with_parens_and_spaces() {
+        let line = "42 (a) b (c)) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 777 1000 10";
+        let st = parse_stat(line).unwrap();
+        assert_eq!(st.state, 'S');
+        assert_eq!(st.start_time, 777);
+    }
+
+    #[test]
+    fn own_process_is_alive() {
+        let st = proc_stat(std::process::id() as i32).unwrap();
+        assert!(!st.is_dead());
+        assert!(st.start_time > 0);
     }
 }
