@@ -1,31 +1,9 @@
-//! `rt spec`: a starting config.json, the same as runc's, so bundles made
-//! for one runtime work with the other.
+//! `rt spec`: write the default config.json (see `rt::defaults`).
 
 use super::{Error, Result};
 use crate::cli::SpecArgs;
-use serde_json::{Value, json};
+use rt::defaults::{default_spec, rootless};
 use std::io::Write;
-
-const MASKED: &[&str] = &[
-    "/proc/acpi",
-    "/proc/asound",
-    "/proc/kcore",
-    "/proc/keys",
-    "/proc/latency_stats",
-    "/proc/timer_list",
-    "/proc/timer_stats",
-    "/proc/sched_debug",
-    "/sys/firmware",
-    "/proc/scsi",
-];
-const READONLY: &[&str] = &[
-    "/proc/bus",
-    "/proc/fs",
-    "/proc/irq",
-    "/proc/sys",
-    "/proc/sysrq-trigger",
-];
-const CAPS: &[&str] = &["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
 
 pub fn run(args: &SpecArgs) -> Result<i32> {
     let path = args.bundle.join("config.json");
@@ -57,82 +35,3 @@ pub fn run(args: &SpecArgs) -> Result<i32> {
     Ok(0)
 }
 
-fn default_spec() -> Value {
-    json!({
-        "ociVersion": "1.3.0",
-        "process": {
-            "terminal": true,
-            "user": {"uid": 0, "gid": 0},
-            "args": ["sh"],
-            "env": [
-                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                "TERM=xterm"
-            ],
-            "cwd": "/",
-            "capabilities": {
-                "bounding": CAPS, "effective": CAPS, "permitted": CAPS, "ambient": CAPS
-            },
-            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
-            "noNewPrivileges": true
-        },
-        "root": {"path": "rootfs", "readonly": true},
-        "hostname": "rt",
-        "mounts": [
-            {"destination": "/proc", "type": "proc", "source": "proc"},
-            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
-             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
-            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
-             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
-            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-             "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
-            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
-             "options": ["nosuid", "noexec", "nodev"]},
-            {"destination": "/sys", "type": "sysfs", "source": "sysfs",
-             "options": ["nosuid", "noexec", "nodev", "ro"]},
-            {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
-             "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}
-        ],
-        "linux": {
-            "resources": {"devices": [{"allow": false, "access": "rwm"}]},
-            "namespaces": [
-                {"type": "pid"}, {"type": "network"}, {"type": "ipc"},
-                {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}
-            ],
-            "maskedPaths": MASKED,
-            "readonlyPaths": READONLY
-        }
-    })
-}
-
-/// runc's rootless changes: a user namespace mapping the caller to root,
-/// no network namespace, /sys bound from the host, no devpts gid.
-fn rootless() -> Value {
-    let mut spec = default_spec();
-    let uid = nix::unistd::geteuid().as_raw();
-    let gid = nix::unistd::getegid().as_raw();
-    let linux = &mut spec["linux"];
-    linux["uidMappings"] = json!([{"containerID": 0, "hostID": uid, "size": 1}]);
-    linux["gidMappings"] = json!([{"containerID": 0, "hostID": gid, "size": 1}]);
-    linux["namespaces"] = json!([
-        {"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"},
-        {"type": "cgroup"}, {"type": "user"}
-    ]);
-    linux.as_object_mut().expect("object").remove("resources");
-    let mounts = spec["mounts"].as_array_mut().expect("array");
-    for m in mounts.iter_mut() {
-        if m["destination"] == "/sys" {
-            *m = json!({"destination": "/sys", "type": "none", "source": "/sys",
-                        "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});
-        }
-        if m["destination"] == "/dev/pts" {
-            m["options"] = json!([
-                "nosuid",
-                "noexec",
-                "newinstance",
-                "ptmxmode=0666",
-                "mode=0620"
-            ]);
-        }
-    }
-    spec
-}
