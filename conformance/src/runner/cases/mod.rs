@@ -1,0 +1,41 @@
+//! The cases: one or more per spec requirement rt supports. Each names the
+//! clause it checks (file#anchor of runtime-spec 1.3.0) and quotes it.
+
+use crate::ctx::Ctx;
+use crate::outcome::R;
+
+mod cgroups;
+mod devices;
+mod errors;
+mod lifecycle;
+mod linux;
+mod mounts;
+mod namespaces;
+mod process;
+mod state;
+
+pub struct Case {
+    pub name: &'static str,
+    /// "config.md#configRoot": where in the spec the requirement is.
+    pub clause: &'static str,
+    /// The requirement, quoted (or closely excerpted) from the spec.
+    pub quote: &'static str,
+    pub run: fn(&mut Ctx) -> R,
+}
+
+pub fn all() -> Vec<&'static Case> {
+    [
+        lifecycle::CASES,
+        state::CASES,
+        errors::CASES,
+        namespaces::CASES,
+        process::CASES,
+        mounts::CASES,
+        linux::CASES,
+        devices::CASES,
+        cgroups::CASES,
+    ]
+    .iter()
+    .flat_map(|c| c.iter())
+    .collect()
+}
