@@ -16,6 +16,7 @@ packages=(
 	jq hyperfine time
 	iproute2 util-linux mount
 	shellcheck
+	docker-registry skopeo apache2-utils openssl # rt-bundle's tests
 )
 
 missing=()
