@@ -34,6 +34,10 @@ const BASE: &str = "/tmp/rt-conformance";
 /// checks that a container without `oomScoreAdj` keeps it.
 pub const RUNNER_OOM_SCORE_ADJ: i32 = 123;
 
+/// A supplementary group of the runner, inherited by every runtime call: the
+/// container must get only the groups its config asks for.
+pub const RUNNER_GROUP: libc::gid_t = 4242;
+
 struct Options {
     probe: Option<PathBuf>,
     results: Option<PathBuf>,
@@ -161,7 +165,12 @@ fn preflight(probe: &Path) -> Result<(), String> {
         ));
     }
     std::fs::write("/proc/self/oom_score_adj", RUNNER_OOM_SCORE_ADJ.to_string())
-        .map_err(|e| format!("cannot set our oom_score_adj: {e}"))
+        .map_err(|e| format!("cannot set our oom_score_adj: {e}"))?;
+    // SAFETY: one valid gid; no other thread runs yet.
+    if unsafe { libc::setgroups(1, &RUNNER_GROUP) } != 0 {
+        return Err(format!("setgroups: {}", std::io::Error::last_os_error()));
+    }
+    Ok(())
 }
 
 fn select(all: &[&'static Case], filter: Option<&str>) -> Vec<&'static Case> {

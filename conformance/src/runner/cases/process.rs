@@ -220,6 +220,8 @@ fn additional_gids(ctx: &mut Ctx) -> R {
     Ok(())
 }
 
+/// The runtime runs with the runner's supplementary group RUNNER_GROUP: the
+/// process must not keep it.
 fn no_additional_gids(ctx: &mut Ctx) -> R {
     ctx.config["process"]["user"] = json!({"uid": 1000, "gid": 1000});
     let p = ctx.run_probe(&[])?;
