@@ -83,6 +83,8 @@ pub struct Applier<'r> {
     /// to a directory changes its mtime.
     dir_times: Vec<(EntryPath, i64)>,
     pub skipped: Skipped,
+    /// Reused for every file's data.
+    buf: Vec<u8>,
 }
 
 impl<'r> Applier<'r> {
@@ -93,6 +95,7 @@ impl<'r> Applier<'r> {
             this_layer: HashSet::new(),
             dir_times: Vec::new(),
             skipped: Skipped::default(),
+            buf: vec![0u8; 256 << 10],
         }
     }
 
@@ -278,7 +281,7 @@ impl<'r> Applier<'r> {
         let fd = openat(dir.as_fd(), name, flags, Mode::from_bits_truncate(0o600))
             .map_err(|e| sys(path, "create", e))?;
         let mut file = File::from(fd);
-        copy(data, &mut file).map_err(|source| Error::Io {
+        copy(data, &mut file, &mut self.buf).map_err(|source| Error::Io {
             path: path.as_path().to_path_buf(),
             op: "write",
             source,
@@ -495,10 +498,9 @@ fn set_times(dir: BorrowedFd<'_>, name: &OsStr, mtime: i64) -> nix::Result<()> {
 
 /// Copies with a large buffer: layer files are often big and the reader is
 /// a decompressor, for which small reads cost more.
-fn copy<R: Read>(from: &mut R, to: &mut File) -> io::Result<()> {
-    let mut buf = vec![0u8; 256 << 10];
+fn copy<R: Read>(from: &mut R, to: &mut File, buf: &mut [u8]) -> io::Result<()> {
     loop {
-        let n = match from.read(&mut buf) {
+        let n = match from.read(buf) {
             Ok(0) => return Ok(()),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
