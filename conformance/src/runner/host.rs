@@ -299,3 +299,42 @@ pub fn cap_names(mask: u64) -> Vec<String> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mountinfo_fields_and_propagation() {
+        let lines = [
+            "36 35 98:0 / /mnt\\040a rw,noatime master:1 shared:2 - ext3 /dev/root rw,errors=continue",
+            "37 35 0:5 / /dev rw - tmpfs tmpfs rw,size=64k",
+        ];
+        let ms = parse_mountinfo(&lines);
+        assert_eq!(ms.len(), 2);
+        assert_eq!(
+            (
+                ms[0].point.as_str(),
+                ms[0].dev.as_str(),
+                ms[0].fstype.as_str()
+            ),
+            ("/mnt a", "98:0", "ext3")
+        );
+        assert!(ms[0].has_opt("noatime") && ms[0].has_superopt("errors=continue"));
+        assert!(ms[0].propagation("shared") && ms[0].propagation("master"));
+        assert!(!ms[1].propagation("shared") && ms[1].optional.is_empty());
+        assert_eq!(
+            find_mount(&ms, "/dev").map(|m| m.fstype.as_str()),
+            Some("tmpfs")
+        );
+    }
+
+    #[test]
+    fn cap_masks() {
+        assert_eq!(cap_mask(&["CAP_CHOWN", "KILL"]), 0b10_0001);
+        assert_eq!(
+            cap_names(cap_mask(&["CAP_SYS_ADMIN"])),
+            vec!["CAP_SYS_ADMIN"]
+        );
+    }
+}

@@ -142,3 +142,38 @@ pub fn table(specs: &[String], cases: &[&'static Case]) -> std::result::Result<S
     t.push('\n');
     Ok(t)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nothing(_: &mut crate::ctx::Ctx) -> crate::outcome::R {
+        Ok(())
+    }
+
+    static CASE: Case = Case {
+        name: "t.case",
+        clause: "runtime.md#runtimeState",
+        quote: "q",
+        run: nothing,
+    };
+
+    fn result(r: crate::outcome::R) -> Result {
+        Result::new(&CASE, r, Duration::ZERO)
+    }
+
+    #[test]
+    fn summary_line_is_exact() {
+        let rs = vec![
+            result(Ok(())),
+            result(Err(Outcome::Fail("x".into()))),
+            result(Ok(())),
+        ];
+        assert_eq!(summary(&rs), "2 passed, 1 failed");
+        let rs = vec![
+            result(Ok(())),
+            result(Err(Outcome::Skip("no time ns".into()))),
+        ];
+        assert_eq!(summary(&rs), "1 passed, 0 failed, 1 skipped");
+    }
+}
