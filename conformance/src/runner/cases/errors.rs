@@ -5,7 +5,7 @@
 
 use super::Case;
 use crate::ctx::{CreateOpts, Ctx};
-use crate::outcome::{R, ensure};
+use crate::outcome::{OrFail, R, ensure};
 use serde_json::json;
 
 const CANNOT_APPLY: &str = "If the runtime cannot apply a property as specified in the configuration, it MUST generate an error and a new container MUST NOT be created.";
@@ -182,11 +182,10 @@ fn bundle_missing(ctx: &mut Ctx) -> R {
 
 fn config_malformed(ctx: &mut Ctx) -> R {
     let id = ctx.id.clone();
-    ctx.write_config()?;
-    // Broken after write_config: create_with rewrites it, so go through `call`.
+    // create_with would write a valid config over it, so go through `call`.
     let path = ctx.bundle.join("config.json");
     std::fs::write(&path, "{\"ociVersion\": \"1.0.2\", \"process\": ")
-        .map_err(|e| crate::outcome::Outcome::Fail(e.to_string()))?;
+        .or_fail("write config.json")?;
     let cg = ctx.cgroup.clone();
     ctx.track_cgroup(&cg);
     let bundle = ctx.bundle.to_string_lossy().into_owned();
@@ -260,7 +259,7 @@ fn rlimit_unknown(ctx: &mut Ctx) -> R {
 
 fn device_path_conflict(ctx: &mut Ctx) -> R {
     std::fs::write(ctx.in_rootfs("/etc/not-a-device"), "regular file\n")
-        .map_err(|e| crate::outcome::Outcome::Fail(e.to_string()))?;
+        .or_fail("write fixture")?;
     ctx.config["linux"]["devices"] = json!([{"path": "/etc/not-a-device", "type": "c", "major": 1, "minor": 3, "fileMode": 438}]);
     refused(ctx)
 }
