@@ -28,6 +28,8 @@ pub enum BundleError {
     },
     #[error("config.json: {field}: {message}")]
     Invalid { field: String, message: String },
+    #[error("config.json: {0}")]
+    DeviceRules(#[from] crate::linux::devrules::DevRuleError),
     #[error("config.json: {field}: {path}: {source}")]
     Rootfs {
         field: &'static str,
@@ -109,15 +111,28 @@ fn resolve_rootfs(dir: &Path, spec: &Spec) -> Result<PathBuf, BundleError> {
 fn validate(spec: &Spec) -> Result<(), BundleError> {
     validate_process(spec)?;
     validate_namespaces(spec)?;
-    for (i, m) in spec.mounts().iter().flatten().enumerate() {
-        if !m.destination().is_absolute() {
-            return Err(invalid(
-                format!("mounts[{i}].destination"),
-                format!("{} is not absolute", m.destination().display()),
-            ));
-        }
+    validate_rlimits(spec)?;
+    let device_rules = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
+    if let Some(rules) = device_rules.and_then(|r| r.devices().as_deref()) {
+        crate::linux::devrules::check_v1(rules)?;
     }
     reject_unsupported(spec)
+}
+
+/// config.md: "duplicated entries with same type ... MUST generate an error".
+fn validate_rlimits(spec: &Spec) -> Result<(), BundleError> {
+    let rlimits = spec.process().as_ref().and_then(|p| p.rlimits().as_ref());
+    let mut seen = Vec::new();
+    for (i, r) in rlimits.into_iter().flatten().enumerate() {
+        if seen.contains(&r.typ()) {
+            return Err(invalid(
+                format!("process.rlimits[{i}].type"),
+                format!("{} is listed twice", r.typ()),
+            ));
+        }
+        seen.push(r.typ());
+    }
+    Ok(())
 }
 
 fn validate_process(spec: &Spec) -> Result<(), BundleError> {

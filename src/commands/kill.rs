@@ -8,9 +8,11 @@ use crate::state::{self, Pidfd, Status};
 use std::path::Path;
 
 pub fn run(root: &Path, args: &KillArgs) -> Result<i32> {
-    let sig = signals::parse(&args.signal)?;
     let not_running = || Error::Refused("container not running".into());
+    // runc looks the container up first: an unknown container is reported
+    // as such whatever the signal.
     let record = state::read_record(root, &args.id)?.ok_or_else(not_running)?;
+    let sig = signals::parse(&args.signal)?;
     if !matches!(record.live_status(), Status::Created | Status::Running) {
         return Err(not_running());
     }

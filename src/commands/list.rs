@@ -20,7 +20,7 @@ pub fn run(root: &Path, args: &ListArgs) -> Result<i32> {
         .filter_map(|id| {
             state::read_record(root, id)
                 .ok()
-                .map(|r| StateJson::new(root, id, r))
+                .map(|r| StateJson::new(id, r, state::owner(root, id)))
         })
         .collect();
     match args.format {

@@ -34,4 +34,3 @@ pub fn run(args: &SpecArgs) -> Result<i32> {
     })?;
     Ok(0)
 }
-

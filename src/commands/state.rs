@@ -24,8 +24,8 @@ pub struct StateJson {
 
 impl StateJson {
     /// A container mid-`create` has no record yet; it shows as `creating`.
-    pub fn new(root: &Path, id: &str, record: Option<Record>) -> StateJson {
-        let owner = state::owner(root, id);
+    /// `owner` is filled by `list` only, as runc does.
+    pub fn new(id: &str, record: Option<Record>, owner: String) -> StateJson {
         let Some(r) = record else {
             return StateJson {
                 oci_version: "1.3.0",
@@ -57,7 +57,7 @@ impl StateJson {
 
 pub fn run(root: &Path, id: &str) -> Result<i32> {
     let record = state::read_record(root, id)?;
-    let json = StateJson::new(root, id, record);
+    let json = StateJson::new(id, record, String::new());
     println!(
         "{}",
         serde_json::to_string_pretty(&json).expect("state serializes")

@@ -20,6 +20,8 @@ pub enum DeviceError {
         path: PathBuf,
         source: nix::Error,
     },
+    #[error("linux.devices: {0}: a different file already exists there")]
+    Conflict(PathBuf),
     #[error("linux.devices: {0}: type {1:?} is not one of c, b, u, p")]
     BadType(PathBuf, String),
 }
@@ -34,6 +36,8 @@ pub struct Device {
     pub mode: u32,
     pub uid: u32,
     pub gid: u32,
+    /// From `linux.devices`, where a conflicting file is an error.
+    pub configured: bool,
 }
 
 impl Device {
@@ -46,6 +50,7 @@ impl Device {
             mode: 0o666,
             uid: 0,
             gid: 0,
+            configured: false,
         }
     }
 
@@ -66,6 +71,7 @@ impl Device {
             mode: d.file_mode().unwrap_or(0o666) & 0o7777,
             uid: d.uid().unwrap_or(0),
             gid: d.gid().unwrap_or(0),
+            configured: true,
         })
     }
 }
@@ -106,17 +112,22 @@ fn make_node(root: &Root, dev: &Device) -> Result<(), DeviceError> {
         let path = dev.path.clone();
         move |source| DeviceError::Sys { op, path, source }
     };
-    // A file already there (an image's /dev/null placeholder) is replaced.
-    let _ = nix::unistd::unlinkat(&parent, name, nix::unistd::UnlinkatFlags::NoRemoveDir);
+    let rdev = makedev(dev.major as u64, dev.minor as u64);
     let mode = Mode::from_bits_truncate(dev.mode);
-    mknodat(
-        &parent,
-        name,
-        kind,
-        mode,
-        makedev(dev.major as u64, dev.minor as u64),
-    )
-    .map_err(sys("mknod"))?;
+    let existing = nix::sys::stat::fstatat(&parent, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW);
+    match existing {
+        Ok(st) if st.st_mode & libc::S_IFMT == kind.bits() && st.st_rdev == rdev => {}
+        // config-linux.md: a file at path that does not match the device
+        // is an error.
+        Ok(_) if dev.configured => return Err(DeviceError::Conflict(dev.path.clone())),
+        // An image's placeholder for a default device is replaced.
+        Ok(_) => {
+            nix::unistd::unlinkat(&parent, name, nix::unistd::UnlinkatFlags::NoRemoveDir)
+                .map_err(sys("unlink"))?;
+            mknodat(&parent, name, kind, mode, rdev).map_err(sys("mknod"))?;
+        }
+        Err(_) => mknodat(&parent, name, kind, mode, rdev).map_err(sys("mknod"))?,
+    }
     // mknod applied the umask; the spec's fileMode is exact.
     nix::sys::stat::fchmodat(
         &parent,

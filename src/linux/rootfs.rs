@@ -91,7 +91,8 @@ impl RootfsPlan {
                 }
             });
             mounts.push(MountPlan {
-                destination: m.destination().clone(),
+                // config.md: a relative destination is relative to "/".
+                destination: Path::new("/").join(m.destination()),
                 source,
                 fstype: m.typ().clone(),
                 opts,
@@ -141,9 +142,11 @@ impl RootfsPlan {
     }
 
     /// The linux.devices entries, for the device cgroup's allow rules.
+    /// The nodes the device cgroup must allow (fifos need no rule).
     pub fn device_numbers(&self) -> Vec<(char, i64, i64)> {
         self.devices
             .iter()
+            .filter(|d| d.kind != 'p')
             .map(|d| (if d.kind == 'u' { 'c' } else { d.kind }, d.major, d.minor))
             .collect()
     }

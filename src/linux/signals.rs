@@ -12,7 +12,8 @@ pub struct SignalError(String);
 pub fn parse(s: &str) -> Result<i32, SignalError> {
     let err = || SignalError(s.to_string());
     if let Ok(n) = s.parse::<i32>() {
-        return if (1..=libc::SIGRTMAX()).contains(&n) {
+        // 0 only checks that the process exists, as kill(2) and runc allow.
+        return if (0..=libc::SIGRTMAX()).contains(&n) {
             Ok(n)
         } else {
             Err(err())
@@ -70,20 +71,12 @@ mod tests {
         assert_eq!(parse("SIGRTMIN+3").unwrap(), libc::SIGRTMIN() + 3);
         assert_eq!(parse("RTMAX-1").unwrap(), libc::SIGRTMAX() - 1);
         assert_eq!(parse("64").unwrap(), 64);
+        assert_eq!(parse("0").unwrap(), 0);
     }
 
     #[test]
     fn rejects_nonsense() {
-        for bad in [
-            "",
-            "0",
-            "65",
-            "-1",
-            "FOO",
-            "SIGRTMIN+99",
-            "RTMAX+1",
-            "RTMIN-1",
-        ] {
+        for bad in ["", "65", "-1", "FOO", "SIGRTMIN+99", "RTMAX+1", "RTMIN-1"] {
             assert!(parse(bad).is_err(), "{bad}");
         }
     }

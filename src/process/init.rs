@@ -113,8 +113,9 @@ fn become_init(plan: &InitPlan, chan: &ChildEnd, in_userns: bool) -> Result<Neve
     if let Some(name) = &plan.domainname {
         set_domainname(name)?;
     }
-    rootfs::finish(&plan.rootfs)?;
+    // Before finish: readonlyPaths usually include /proc/sys (as in runc).
     write_sysctls(&plan.sysctl)?;
+    rootfs::finish(&plan.rootfs)?;
     if plan.new_keyring {
         user::join_new_session_keyring()?;
     }

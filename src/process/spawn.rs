@@ -63,6 +63,9 @@ fn drive(
     cgroup.add_process(child.as_raw())?;
     chan.send(&ToChild::Proceed)?;
     let mut init = None;
+    let mut ready = false;
+    // With an intermediate process, its InitPid and init's Ready come from
+    // two processes and may arrive in either order.
     loop {
         match chan.recv()? {
             Some(ToParent::NeedIdMaps) => {
@@ -79,11 +82,12 @@ fn drive(
                 }
                 init = Some(pid);
             }
-            Some(ToParent::Ready) => {
-                return init.ok_or(SpawnError::OutOfTurn("Ready"));
-            }
+            Some(ToParent::Ready) => ready = true,
             Some(ToParent::Failed { error }) => return Err(SpawnError::Child(error)),
             None => return Err(SpawnError::ChildDied(guard.reap_status())),
+        }
+        if let (Some(pid), true) = (init, ready) {
+            return Ok(pid);
         }
     }
 }

@@ -1,0 +1,138 @@
+//! What a list of `linux.resources.devices` rules means to the cgroup v1
+//! devices controller, which keeps a default (allow or deny everything) and
+//! a list of exceptions. The kernel removes an exception only on an exact
+//! match, so a rule that narrows an earlier wildcard exception ("allow
+//! c 42:*, then deny c 42:2") would be silently ignored. config-linux.md
+//! says to apply the entries in order and runtime.md says an entry that
+//! cannot be applied is an error, so such lists are refused (as runc does).
+
+use oci_spec::runtime::LinuxDeviceCgroup;
+
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "linux.resources.devices[{index}]: {rule} cannot be applied by the cgroup v1 devices controller (it would punch a hole in the earlier wildcard rule {wildcard})"
+)]
+pub struct DevRuleError {
+    index: usize,
+    rule: String,
+    wildcard: String,
+}
+
+/// One rule as the controller sees it; `None` is the `*` wildcard.
+#[derive(Clone, PartialEq, Eq)]
+struct Rule {
+    kind: char,
+    major: Option<i64>,
+    minor: Option<i64>,
+    access: String,
+}
+
+impl Rule {
+    fn from_spec(r: &LinuxDeviceCgroup) -> Rule {
+        Rule {
+            kind: r
+                .typ()
+                .map_or('a', |t| t.as_str().chars().next().unwrap_or('a')),
+            major: r.major(),
+            minor: r.minor(),
+            access: r.access().clone().unwrap_or_else(|| "rwm".into()),
+        }
+    }
+
+    /// `a *:*` (or `a` alone) resets the default and clears all exceptions.
+    fn is_everything(&self) -> bool {
+        self.kind == 'a' && self.major.is_none() && self.minor.is_none()
+    }
+
+    fn same_node(&self, other: &Rule) -> bool {
+        self.kind == other.kind && self.major == other.major && self.minor == other.minor
+    }
+
+    /// True when `self` is a wildcard exception that covers `narrower`
+    /// without being the same node, sharing some access.
+    fn covers_without_matching(&self, narrower: &Rule) -> bool {
+        let part = |wide: Option<i64>, narrow: Option<i64>| wide.is_none() || wide == narrow;
+        let kind_covers = self.kind == 'a' || self.kind == narrower.kind;
+        kind_covers
+            && part(self.major, narrower.major)
+            && part(self.minor, narrower.minor)
+            && !self.same_node(narrower)
+            && narrower.access.chars().any(|c| self.access.contains(c))
+    }
+}
+
+impl std::fmt::Display for Rule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let num = |n: Option<i64>| n.map_or("*".to_string(), |n| n.to_string());
+        let (major, minor) = (num(self.major), num(self.minor));
+        write!(f, "\"{} {major}:{minor} {}\"", self.kind, self.access)
+    }
+}
+
+/// Checks that applying `rules` in order, starting from a controller that
+/// allows everything (a new cgroup's default), does what they say.
+pub fn check_v1(rules: &[LinuxDeviceCgroup]) -> Result<(), DevRuleError> {
+    let mut default_allow = true;
+    let mut exceptions: Vec<Rule> = Vec::new();
+    for (index, spec_rule) in rules.iter().enumerate() {
+        let rule = Rule::from_spec(spec_rule);
+        if rule.is_everything() {
+            default_allow = spec_rule.allow();
+            exceptions.clear();
+        } else if spec_rule.allow() != default_allow {
+            exceptions.push(rule);
+        } else if let Some(wide) = exceptions.iter().find(|e| e.covers_without_matching(&rule)) {
+            return Err(DevRuleError {
+                index,
+                rule: rule.to_string(),
+                wildcard: wide.to_string(),
+            });
+        } else {
+            exceptions.retain(|e| !e.same_node(&rule));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(json: &str) -> Vec<LinuxDeviceCgroup> {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn hole_in_wildcard_is_refused() {
+        let r = rules(
+            r#"[{"allow":false,"access":"rwm"},
+                {"allow":true,"type":"c","major":42,"access":"rw"},
+                {"allow":false,"type":"c","major":42,"minor":2,"access":"rw"}]"#,
+        );
+        let err = check_v1(&r).unwrap_err().to_string();
+        assert!(err.contains("linux.resources.devices[2]"), "{err}");
+        assert!(err.contains("c 42:*"), "{err}");
+    }
+
+    #[test]
+    fn ordinary_lists_pass() {
+        let r = rules(
+            r#"[{"allow":false,"access":"rwm"},
+                {"allow":true,"type":"c","major":1,"minor":3,"access":"rwm"},
+                {"allow":false,"type":"c","major":1,"minor":3,"access":"w"},
+                {"allow":true,"type":"c","major":42,"access":"rw"},
+                {"allow":false,"type":"b","major":42,"minor":2,"access":"rw"}]"#,
+        );
+        check_v1(&r).unwrap();
+    }
+
+    #[test]
+    fn reset_clears_exceptions() {
+        let r = rules(
+            r#"[{"allow":true,"type":"c","major":42,"access":"rw"},
+                {"allow":false,"access":"rwm"},
+                {"allow":false,"type":"c","major":42,"minor":2,"access":"rw"}]"#,
+        );
+        check_v1(&r).unwrap();
+    }
+}
