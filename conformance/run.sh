@@ -29,7 +29,8 @@ runner=$top/target/debug/runner
 build() {
 	log "building the probe (static) and the runner"
 	# --target keeps RUSTFLAGS off build scripts and out of target/release.
-	RUSTFLAGS="-C target-feature=+crt-static" \
+	# The same flags as hack/common.sh's release rt, so the builds share deps.
+	RUSTFLAGS="-C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs" \
 		cargo build --quiet --release -p rt-conformance --bin probe --target "$target"
 	cargo build --quiet -p rt-conformance --bin runner
 	# ldd says "statically linked" (static-pie) or "not a dynamic executable".
@@ -41,10 +42,12 @@ build() {
 case $1 in
 --table)
 	build
-	[[ -x target/release/rt ]] || cargo build --quiet --release
+	rt=target/$target/release/rt
+	[[ -x $rt ]] || RUSTFLAGS="-C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs" \
+		cargo build --quiet --release -p rt --target "$target"
 	out=$(mktemp -d "${TMPDIR:-/tmp}/rt-conformance-table.XXXXXX")
 	trap 'rm -rf -- "$out"' EXIT
-	for r in runc:/usr/sbin/runc crun:"$here/crun-wrapper.sh" rt:target/release/rt; do
+	for r in runc:/usr/sbin/runc crun:"$here/crun-wrapper.sh" rt:"$rt"; do
 		log "running the suite against ${r#*:}"
 		"$runner" --probe "$probe" --results "$out/${r%%:*}" "${r#*:}" >&2 || true
 	done

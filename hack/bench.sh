@@ -5,8 +5,8 @@
 #
 #   sudo hack/bench.sh [--readme] [RT_BINARY]
 #
-# RT_BINARY: any runc-compatible binary (default target/release/rt, built if
-# missing). --readme: also write the results into README.md between the
+# RT_BINARY: any runc-compatible binary (default the static release build,
+# see build_release in common.sh). --readme: also write the results into README.md between the
 # bench markers. Environment: BENCH_RUNS (50 per runtime), BENCH_WARMUP (5),
 # BENCH_ROUNDS (5, see below), RSS_RUNS (10); BENCH_JSON=FILE keeps
 # hyperfine's JSON export, BENCH_LOG=FILE its output.
@@ -42,12 +42,9 @@ if (($# == 1)); then
 	rt=$(command -v -- "$1" || true)
 	[[ -n $rt && -x $rt ]] || die "$1: not an executable"
 else
-	rt=$RT_TOP/target/release/rt
-	if [[ ! -x $rt ]]; then
-		log "building $rt"
-		find_cargo
-		(cd "$RT_TOP" && cargo build --release)
-	fi
+	rt=$RT_RELEASE
+	log "building $rt"
+	build_release
 fi
 rt=$(realpath -- "$rt")
 declare -A bin=([rt]=$rt [runc]=$(command -v runc) [crun]=$(command -v crun))

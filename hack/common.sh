@@ -43,3 +43,20 @@ remove_cgroup_tree() {
 	done
 	return "$rc"
 }
+
+# The release rt that the demo, benchmark and conformance run use: a
+# static-pie binary (glibc, still address-randomized) with packed relative
+# relocations. Each call then maps no shared library and relocates a few
+# KiB instead of ~200 KiB: about 1 MiB less peak memory per call than a
+# dynamic build. --target keeps the flags off build scripts and proc macros.
+# conformance/run.sh builds its static probe with the same flags, so the two
+# builds share target/$RT_TARGET instead of rebuilding each other's deps.
+RT_TARGET=x86_64-unknown-linux-gnu
+RT_RELEASE=$RT_TOP/target/$RT_TARGET/release/rt
+RT_STATIC_RUSTFLAGS="-C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs"
+export RT_RELEASE
+
+build_release() {
+	find_cargo
+	(cd "$RT_TOP" && RUSTFLAGS=$RT_STATIC_RUSTFLAGS cargo build --release -p rt --target "$RT_TARGET")
+}

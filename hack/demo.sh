@@ -17,10 +17,9 @@ need_root "$0"
 if [[ -n ${RT_BINARY-} ]]; then
 	rt=$(command -v -- "$RT_BINARY") || die "$RT_BINARY: not found"
 else
-	find_cargo
-	log "cargo build --release"
-	(cd "$RT_TOP" && cargo build --release)
-	rt=$RT_TOP/target/release/rt
+	log "building the release rt"
+	build_release
+	rt=$RT_RELEASE
 fi
 
 bundle=$RT_TOP/hack/bundles/busybox

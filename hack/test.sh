@@ -33,14 +33,14 @@ step() {
 }
 
 step setup hack/setup.sh
-step shellcheck shellcheck -x hack/*.sh .ci/run
+step shellcheck shellcheck -x hack/*.sh conformance/*.sh .ci/run
 find_cargo
-step fmt cargo fmt --check
-step clippy cargo clippy --all-targets -- -D warnings
-step build cargo build --release
-step test cargo test
+step fmt cargo fmt --all --check
+step clippy cargo clippy --workspace --all-targets -- -D warnings
+step build build_release
+step test cargo test --workspace
 if [[ -x conformance/run.sh ]]; then
-	step conformance conformance/run.sh target/release/rt
+	step conformance conformance/run.sh "$RT_RELEASE"
 else
 	results+=("$(printf '%-12s skipped (no conformance/run.sh)' conformance)")
 fi

@@ -143,13 +143,20 @@ pub fn join_new_session_keyring() -> Result<(), UserError> {
 
 /// HOME from the container's /etc/passwd when the config leaves it unset, as runc does.
 pub fn home_dir(uid: u32) -> String {
-    std::fs::read_to_string("/etc/passwd")
-        .ok()
-        .and_then(|data| {
-            data.lines().find_map(|line| {
-                let f: Vec<&str> = line.split(':').collect();
-                (f.len() >= 6 && f[2].parse() == Ok(uid)).then(|| f[5].to_string())
-            })
-        })
-        .unwrap_or_else(|| "/".to_string())
+    passwd_field(uid, 5).unwrap_or_else(|| "/".to_string())
+}
+
+/// The user name of `uid` in /etc/passwd. Read directly rather than through
+/// NSS, which a static binary cannot load reliably (runc does the same).
+pub fn user_name(uid: u32) -> Option<String> {
+    passwd_field(uid, 0)
+}
+
+/// Field `index` of the /etc/passwd line of `uid`.
+fn passwd_field(uid: u32, index: usize) -> Option<String> {
+    let data = std::fs::read_to_string("/etc/passwd").ok()?;
+    data.lines().find_map(|line| {
+        let f: Vec<&str> = line.split(':').collect();
+        (f.len() >= 7 && f[2].parse() == Ok(uid)).then(|| f[index].to_string())
+    })
 }

@@ -270,10 +270,7 @@ pub fn list_ids(root: &Path) -> Result<Vec<String>, StateError> {
 /// The user name owning a container's state directory (runc's `owner`).
 pub fn owner(root: &Path, id: &str) -> String {
     let uid = std::fs::metadata(root.join(id)).map_or(0, |m| m.uid());
-    nix::unistd::User::from_uid(uid.into())
-        .ok()
-        .flatten()
-        .map_or_else(|| uid.to_string(), |u| u.name)
+    crate::linux::user::user_name(uid).unwrap_or_else(|| uid.to_string())
 }
 
 fn load_record(dir: &Path) -> Result<Record, StateError> {
