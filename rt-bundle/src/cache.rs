@@ -250,6 +250,9 @@ impl Cache {
                 out.extend(m.layers.into_iter().map(|l| l.digest));
             }
         }
+        // Without an index, top and manifest are one; layers may repeat.
+        out.sort();
+        out.dedup();
         Ok(out)
     }
 

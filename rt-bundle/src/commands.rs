@@ -239,7 +239,7 @@ fn list(cache: &Cache) -> Result<(), Error> {
     let sizes: std::collections::HashMap<_, _> = cache.blobs()?.into_iter().collect();
     let records = cache.records()?;
     println!(
-        "{:<50} {:<14} {:<19} {:>10}",
+        "{:<50} {:<14} {:<20} {:>10}",
         "REFERENCE", "PLATFORM", "MANIFEST", "SIZE"
     );
     let mut used = std::collections::HashSet::new();
@@ -249,7 +249,7 @@ fn list(cache: &Cache) -> Result<(), Error> {
         used.extend(blobs);
         let manifest = format!("{}:{}", r.manifest.algorithm().name(), r.manifest.short());
         println!(
-            "{:<50} {:<14} {:<19} {:>10}",
+            "{:<50} {:<14} {:<20} {:>10}",
             r.reference,
             r.platform,
             manifest,
