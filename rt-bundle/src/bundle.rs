@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::overlay;
+
 /// Marks a directory as made by rt-bundle (so `rm` removes only those) and
 /// says where it came from.
 pub const META_FILE: &str = ".rt-bundle.json";
@@ -27,6 +29,8 @@ pub enum Error {
     },
     #[error("{0}: not a bundle made by rt-bundle (no {META_FILE}); not removing it")]
     NotOurs(PathBuf),
+    #[error(transparent)]
+    Overlay(#[from] overlay::Error),
 }
 
 fn io_err<'a>(path: &'a Path, op: &'static str) -> impl FnOnce(io::Error) -> Error + 'a {
@@ -45,12 +49,16 @@ pub struct Meta {
     /// The image manifest's digest, when the source has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub manifest: Option<String>,
+    /// For an overlay rootfs: the cache holding its layers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overlay_cache: Option<PathBuf>,
 }
 
 /// A bundle being built. Dropped without `finish`, it is removed.
 pub struct Staging {
     dir: PathBuf,
     tmp: PathBuf,
+    mounted: bool,
     finished: bool,
 }
 
@@ -76,6 +84,8 @@ impl Staging {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(io_err(dir, "stat")(e)),
         }
+        // Absolute, as an overlay mount's options keep the paths it got.
+        let parent = fs::canonicalize(parent).map_err(io_err(parent, "resolve"))?;
         let tmp = parent.join(format!(
             ".{}.rt-bundle-{}",
             name.to_string_lossy(),
@@ -85,6 +95,7 @@ impl Staging {
         let staging = Staging {
             dir: dir.to_path_buf(),
             tmp,
+            mounted: false,
             finished: false,
         };
         let rootfs = staging.rootfs();
@@ -98,6 +109,35 @@ impl Staging {
 
     pub fn rootfs(&self) -> PathBuf {
         self.tmp.join("rootfs")
+    }
+
+    /// Makes the rootfs an overlay of `lowers` (bottom first) with the
+    /// bundle's own upper and work directories.
+    pub fn mount_overlay(&mut self, lowers: &[PathBuf]) -> Result<(), overlay::Error> {
+        let (upper, work) = (self.tmp.join("upper"), self.tmp.join("work"));
+        for d in [&upper, &work] {
+            fs::create_dir(d).map_err(|source| overlay::Error::Io {
+                path: d.clone(),
+                op: "mkdir",
+                source,
+            })?;
+        }
+        fs::set_permissions(&upper, fs::Permissions::from_mode(0o755)).map_err(|source| {
+            overlay::Error::Io {
+                path: upper.clone(),
+                op: "chmod",
+                source,
+            }
+        })?;
+        overlay::mount(&self.rootfs(), lowers, &upper, &work)?;
+        self.mounted = true;
+        Ok(())
+    }
+
+    /// The absolute path the bundle will have.
+    pub fn final_path(&self) -> PathBuf {
+        let parent = self.tmp.parent().expect("staging has a parent");
+        parent.join(self.dir.file_name().expect("checked in new"))
     }
 
     /// Writes config.json and the marker, then moves the bundle into place.
@@ -119,6 +159,9 @@ impl Staging {
 impl Drop for Staging {
     fn drop(&mut self) {
         if !self.finished {
+            if self.mounted {
+                let _ = overlay::unmount(&self.rootfs());
+            }
             // remove_dir_all does not follow symlinks, so whatever the
             // layers put in the rootfs cannot send it elsewhere.
             let _ = fs::remove_dir_all(&self.tmp);
@@ -126,13 +169,22 @@ impl Drop for Staging {
     }
 }
 
-/// Removes a bundle made by rt-bundle. It is first renamed aside, so that
+/// Removes a bundle made by rt-bundle, unmounting an overlay rootfs first.
+/// It is renamed aside before it is deleted, so that
 /// DIR disappears at once even if removing a big rootfs takes a while.
 pub fn remove(dir: &Path) -> Result<(), Error> {
     let marker = dir.join(META_FILE);
     match fs::symlink_metadata(&marker) {
         Ok(m) if m.is_file() => {}
         _ => return Err(Error::NotOurs(dir.to_path_buf())),
+    }
+    let meta: Option<Meta> = fs::read(&marker)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    if let Some(cache) = meta.and_then(|m| m.overlay_cache) {
+        overlay::unmount(&dir.join("rootfs"))?;
+        let abs = fs::canonicalize(dir).map_err(io_err(dir, "resolve"))?;
+        overlay::forget(&cache, &abs);
     }
     let name = dir
         .file_name()
@@ -163,6 +215,7 @@ mod tests {
             source: "test".into(),
             platform: "linux/amd64".into(),
             manifest: None,
+            overlay_cache: None,
         }
     }
 

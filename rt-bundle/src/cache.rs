@@ -91,9 +91,13 @@ impl Cache {
             let p = dir.join(sub);
             fs::create_dir_all(&p).map_err(io_err(&p, "mkdir"))?;
         }
-        Ok(Cache {
-            dir: dir.to_path_buf(),
-        })
+        // Absolute, as overlay bundles record it.
+        let dir = fs::canonicalize(dir).map_err(io_err(dir, "resolve"))?;
+        Ok(Cache { dir })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// Held by every pull, so that prune waits for them.
@@ -256,10 +260,14 @@ impl Cache {
         Ok(out)
     }
 
+    /// Taken by prune, which must not run beside a pull.
+    pub fn lock_exclusive(&self) -> Result<Flock<File>, Error> {
+        self.lock(FlockArg::LockExclusive)
+    }
+
     /// Removes blobs no image record needs (or, with `all`, everything),
-    /// and abandoned partial downloads.
+    /// and abandoned partial downloads. The caller holds `lock_exclusive`.
     pub fn prune(&self, all: bool) -> Result<Prune, Error> {
-        let _lock = self.lock(FlockArg::LockExclusive)?;
         let mut keep = HashSet::new();
         if all {
             let dir = self.dir.join("images");

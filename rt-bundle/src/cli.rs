@@ -48,6 +48,10 @@ pub struct PullArgs {
     /// Talk plain HTTP to the registry (always done for localhost and 127.0.0.0/8)
     #[arg(long)]
     pub insecure: bool,
+    /// Make the rootfs an overlay mount of layers unpacked once in the
+    /// cache, with a private upper directory (root only)
+    #[arg(long)]
+    pub overlay: bool,
     /// Blob cache directory [default: /var/cache/rt-bundle for root,
     /// else $XDG_CACHE_HOME/rt-bundle]
     #[arg(long, value_name = "DIR")]

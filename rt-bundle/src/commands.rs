@@ -7,11 +7,13 @@ use std::path::{Path, PathBuf};
 use crate::bundle::{self, Meta, Staging};
 use crate::cache::{self, Cache};
 use crate::cli::{BundleArgs, CacheAction, CacheArgs, Command, PullArgs, UnpackArgs};
+use crate::digest::Digest;
 use crate::platform::{self, Platform};
 use crate::reference::{self, Reference};
 use crate::registry::{self, Registry, auth, authfile};
 use crate::source::Image;
-use crate::{archive, fetch, layout, spec, unpack};
+use crate::unpack::Whiteouts;
+use crate::{archive, fetch, layout, overlay, spec, unpack};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -39,6 +41,8 @@ pub enum Error {
     Unpack(#[from] unpack::Error),
     #[error(transparent)]
     Spec(#[from] spec::Error),
+    #[error(transparent)]
+    Overlay(#[from] overlay::Error),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -80,6 +84,9 @@ fn cache_dir(arg: Option<PathBuf>) -> Result<PathBuf, Error> {
 }
 
 fn pull(args: PullArgs) -> Result<(), Error> {
+    if args.overlay {
+        overlay::require_root()?;
+    }
     let reference = Reference::parse(&args.reference)?;
     let (platform, strict) = platform(&args.bundle)?;
     let creds = match &args.creds {
@@ -127,12 +134,14 @@ fn pull(args: PullArgs) -> Result<(), Error> {
         config: resolved.config,
         layers,
     };
+    let overlay = args.overlay.then_some(&cache);
     build(
         staging,
         image,
         reference.to_string(),
         &platform,
         args.bundle,
+        overlay,
     )
 }
 
@@ -144,21 +153,61 @@ fn unpack_source(args: UnpackArgs) -> Result<(), Error> {
         Source::Layout { dir, tag } => layout::open(dir, tag.as_deref(), &platform)?,
         Source::Archive { file, tag } => archive::open(file, tag.as_deref())?,
     };
-    build(staging, image, args.source.clone(), &platform, args.bundle)
+    build(
+        staging,
+        image,
+        args.source.clone(),
+        &platform,
+        args.bundle,
+        None,
+    )
 }
 
-/// Unpacks the layers into the staging rootfs, writes config.json and
-/// moves the bundle into place.
+/// Makes the rootfs (the layers unpacked into it, or with `overlay` an
+/// overlay mount of layers unpacked once in that cache), writes
+/// config.json and moves the bundle into place.
 fn build(
-    staging: Staging,
+    mut staging: Staging,
     image: Image<'_>,
     source: String,
     platform: &Platform,
     args: BundleArgs,
+    overlay: Option<&Cache>,
 ) -> Result<(), Error> {
     let rootfs = staging.rootfs();
-    let privileged = nix::unistd::geteuid().is_root();
-    let skipped = unpack::unpack(&rootfs, image.layers, privileged)?;
+    let diff_ids: Vec<Digest> = image.layers.iter().map(|l| l.diff_id.clone()).collect();
+    match overlay {
+        Some(cache) => {
+            let lowers = overlay::layer_dirs(cache, image.layers)?;
+            staging.mount_overlay(&lowers)?;
+        }
+        None => {
+            let privileged = nix::unistd::geteuid().is_root();
+            let skipped = unpack::unpack(&rootfs, image.layers, privileged, Whiteouts::Apply)?;
+            warn_skipped(&skipped);
+        }
+    }
+    let opts = spec::Options {
+        rootless: args.rootless,
+        args: args.args,
+    };
+    let spec = spec::generate(&image.config, &rootfs, &opts)?;
+    let meta = Meta {
+        source,
+        platform: platform.to_string(),
+        manifest: image.manifest.map(|d| d.to_string()),
+        overlay_cache: overlay.map(|c| c.dir().to_path_buf()),
+    };
+    if let Some(cache) = overlay {
+        // Before the bundle appears, so that prune never sees it without
+        // its record; a record whose bundle never appeared is dropped.
+        overlay::record(cache, &staging.final_path(), &diff_ids)?;
+    }
+    staging.finish(&spec, &meta)?;
+    Ok(())
+}
+
+fn warn_skipped(skipped: &unpack::Skipped) {
     if skipped.devices > 0 {
         eprintln!(
             "rt-bundle: warning: {} device nodes not created (needs root)",
@@ -171,18 +220,6 @@ fn build(
             skipped.xattrs
         );
     }
-    let opts = spec::Options {
-        rootless: args.rootless,
-        args: args.args,
-    };
-    let spec = spec::generate(&image.config, &rootfs, &opts)?;
-    let meta = Meta {
-        source,
-        platform: platform.to_string(),
-        manifest: image.manifest.map(|d| d.to_string()),
-    };
-    staging.finish(&spec, &meta)?;
-    Ok(())
 }
 
 enum Source {
@@ -228,8 +265,14 @@ fn cache_command(args: CacheArgs) -> Result<(), Error> {
     match args.action {
         CacheAction::Ls => list(&cache),
         CacheAction::Prune { all } => {
+            let _lock = cache.lock_exclusive()?;
             let pruned = cache.prune(all)?;
-            println!("removed {} blobs, {}", pruned.blobs, human(pruned.bytes));
+            let layers = overlay::prune(&cache)?;
+            println!(
+                "removed {} blobs, {}; {layers} unpacked layers",
+                pruned.blobs,
+                human(pruned.bytes)
+            );
             Ok(())
         }
     }
@@ -268,6 +311,10 @@ fn list(cache: &Cache) -> Result<(), Error> {
         human(total),
         human(unused)
     );
+    let layers = overlay::count_layers(cache)?;
+    if layers > 0 {
+        println!("{layers} layers unpacked for --overlay bundles");
+    }
     Ok(())
 }
 

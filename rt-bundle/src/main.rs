@@ -10,6 +10,7 @@ mod digest;
 mod fetch;
 mod image;
 mod layout;
+mod overlay;
 mod platform;
 mod progress;
 mod reference;

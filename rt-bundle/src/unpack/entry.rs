@@ -25,6 +25,16 @@ use super::root::{self, EntryPath, Root, remove_all_at};
 
 const WHITEOUT: &str = ".wh.";
 const OPAQUE: &str = ".wh..wh..opq";
+const OVERLAY_OPAQUE: &str = "trusted.overlay.opaque";
+
+/// What to do with whiteouts: apply them to the lower layers below (a
+/// flat rootfs), or turn them into overlayfs's own whiteouts and opaque
+/// markers (a layer directory for an overlay mount).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Whiteouts {
+    Apply,
+    Overlay,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -76,6 +86,7 @@ struct Meta {
 pub struct Applier<'r> {
     root: &'r Root,
     privileged: bool,
+    whiteouts: Whiteouts,
     /// Paths this layer has put in place (and their parents): whiteouts in
     /// a layer hide only what lower layers made.
     this_layer: HashSet<EntryPath>,
@@ -88,10 +99,11 @@ pub struct Applier<'r> {
 }
 
 impl<'r> Applier<'r> {
-    pub fn new(root: &'r Root, privileged: bool) -> Self {
+    pub fn new(root: &'r Root, privileged: bool, whiteouts: Whiteouts) -> Self {
         Applier {
             root,
             privileged,
+            whiteouts,
             this_layer: HashSet::new(),
             dir_times: Vec::new(),
             skipped: Skipped::default(),
@@ -195,32 +207,18 @@ impl<'r> Applier<'r> {
         let name = path.file_name();
         let dir = path.parent();
         if name == OPAQUE {
-            let Some(fd) = self.root.open_dir(dir.as_ref(), false)? else {
-                return Ok(());
+            return match self.whiteouts {
+                Whiteouts::Apply => self.apply_opaque(path, dir),
+                Whiteouts::Overlay => self.mark_opaque(path, dir),
             };
-            let names = root::list_dir(fd.as_fd()).map_err(|e| sys(path, "readdir", e))?;
-            for child in names {
-                let child_path = match &dir {
-                    Some(d) => d.join(&child),
-                    None => EntryPath::top(&child),
-                };
-                if !self.this_layer.contains(&child_path) {
-                    remove_all_at(fd.as_fd(), &child).map_err(|e| sys(&child_path, "remove", e))?;
-                }
-            }
-            return Ok(());
         }
         let hidden = &name.as_bytes()[WHITEOUT.len()..];
-        if hidden.is_empty()
-            || hidden == b"."
-            || hidden == b".."
-            || hidden.starts_with(WHITEOUT.as_bytes())
-        {
-            // ".wh..wh.*" other than the opaque marker is aufs bookkeeping
-            // (hard link directories and the like) that means nothing here.
-            if hidden.starts_with(WHITEOUT.as_bytes()) {
-                return Ok(());
-            }
+        // ".wh..wh.*" other than the opaque marker is aufs bookkeeping
+        // (hard link directories and the like) that means nothing here.
+        if hidden.starts_with(WHITEOUT.as_bytes()) {
+            return Ok(());
+        }
+        if hidden.is_empty() || hidden == b"." || hidden == b".." {
             return Err(Error::Whiteout {
                 path: path.as_path().to_path_buf(),
             });
@@ -233,10 +231,54 @@ impl<'r> Applier<'r> {
         if self.this_layer.contains(&target) {
             return Ok(());
         }
-        if let Some(fd) = self.root.open_dir(dir.as_ref(), false)? {
-            remove_all_at(fd.as_fd(), hidden).map_err(|e| sys(&target, "remove", e))?;
+        match self.whiteouts {
+            Whiteouts::Apply => {
+                if let Some(fd) = self.root.open_dir(dir.as_ref(), false)? {
+                    remove_all_at(fd.as_fd(), hidden).map_err(|e| sys(&target, "remove", e))?;
+                }
+                Ok(())
+            }
+            Whiteouts::Overlay => {
+                // overlayfs's whiteout: a character device 0:0.
+                let (fd, name) = self.replace(&target)?;
+                mknodat(fd.as_fd(), name, SFlag::S_IFCHR, Mode::empty(), 0)
+                    .map_err(|e| sys(&target, "mknod", e))
+            }
+        }
+    }
+
+    /// Removes what lower layers put in `dir`.
+    fn apply_opaque(&mut self, path: &EntryPath, dir: Option<EntryPath>) -> Result<(), Error> {
+        let Some(fd) = self.root.open_dir(dir.as_ref(), false)? else {
+            return Ok(());
+        };
+        let names = root::list_dir(fd.as_fd()).map_err(|e| sys(path, "readdir", e))?;
+        for child in names {
+            let child_path = match &dir {
+                Some(d) => d.join(&child),
+                None => EntryPath::top(&child),
+            };
+            if !self.this_layer.contains(&child_path) {
+                remove_all_at(fd.as_fd(), &child).map_err(|e| sys(&child_path, "remove", e))?;
+            }
         }
         Ok(())
+    }
+
+    /// Marks `dir` opaque the way overlayfs reads it.
+    fn mark_opaque(&mut self, path: &EntryPath, dir: Option<EntryPath>) -> Result<(), Error> {
+        let fd = self
+            .root
+            .open_dir(dir.as_ref(), true)?
+            .expect("created when missing");
+        let name = CString::new(OVERLAY_OPAQUE).expect("no NUL");
+        // SAFETY: a NUL-terminated name and a live one-byte value.
+        let rc = unsafe {
+            nix::libc::fsetxattr(fd.as_raw_fd(), name.as_ptr(), b"y".as_ptr().cast(), 1, 0)
+        };
+        Errno::result(rc)
+            .map(drop)
+            .map_err(|e| sys(path, "setxattr trusted.overlay.opaque", e))
     }
 
     fn directory(&mut self, path: &EntryPath, meta: &Meta) -> Result<(), Error> {

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use crate::digest::{self, Digest, HashReader};
 
-pub use entry::Skipped;
+pub use entry::{Skipped, Whiteouts};
 
 const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
 const ZSTD_MAGIC: &[u8] = &[0x28, 0xb5, 0x2f, 0xfd];
@@ -45,9 +45,10 @@ pub fn unpack<'a>(
     rootfs: &Path,
     layers: impl IntoIterator<Item = Layer<'a>>,
     privileged: bool,
+    whiteouts: Whiteouts,
 ) -> Result<Skipped, Error> {
     let root = root::Root::open(rootfs)?;
-    let mut applier = entry::Applier::new(&root, privileged);
+    let mut applier = entry::Applier::new(&root, privileged, whiteouts);
     for layer in layers {
         apply_layer(&mut applier, layer)?;
     }

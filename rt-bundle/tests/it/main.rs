@@ -8,5 +8,6 @@ mod cli;
 mod common;
 mod layers;
 mod malicious;
+mod overlay;
 mod pull;
 mod sources;
