@@ -233,7 +233,6 @@ fn reject_unsupported(spec: &Spec) -> Result<(), BundleError> {
     }
     let linux = spec.linux().as_ref().expect("validated");
     let linux_fields = [
-        ("linux.seccomp", linux.seccomp().is_some()),
         ("linux.mountLabel", linux.mount_label().is_some()),
         ("linux.intelRdt", linux.intel_rdt().is_some()),
         ("linux.personality", linux.personality().is_some()),

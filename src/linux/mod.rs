@@ -9,5 +9,6 @@ pub mod mounts;
 pub mod namespaces;
 pub mod rootfs;
 pub mod safepath;
+pub mod seccomp;
 pub mod signals;
 pub mod user;

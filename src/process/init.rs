@@ -13,6 +13,7 @@ use super::protocol::{ChildEnd, ProtocolError, ToChild, ToParent};
 use crate::linux::capabilities::CapsError;
 use crate::linux::namespaces::NamespaceError;
 use crate::linux::rootfs::{self, RootfsError};
+use crate::linux::seccomp::SeccompError;
 use crate::linux::user::{self, UserError};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
 use nix::unistd::Pid;
@@ -35,6 +36,8 @@ enum InitError {
     User(#[from] UserError),
     #[error(transparent)]
     Caps(#[from] CapsError),
+    #[error(transparent)]
+    Seccomp(#[from] SeccompError),
     #[error("{op}: {source}")]
     Sys { op: String, source: nix::Error },
     #[error("exec: {0:?}: executable file not found in $PATH")]
@@ -122,6 +125,11 @@ fn become_init(plan: &InitPlan, chan: &ChildEnd, in_userns: bool) -> Result<Neve
     let exe = find_executable(&plan.args[0], &plan.env)?;
     make_cwd(&plan.cwd)?;
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(plan.umask));
+    // Without no_new_privs, loading a filter takes CAP_SYS_ADMIN: runc loads
+    // it here, still privileged, before the capabilities and user change.
+    if !plan.no_new_privs {
+        load_seccomp(plan)?;
+    }
     plan.caps.apply_bounding()?;
     user::switch_user(&plan.identity, !in_userns || setgroups_allowed())?;
     plan.caps.apply_sets()?;
@@ -133,9 +141,21 @@ fn become_init(plan: &InitPlan, chan: &ChildEnd, in_userns: bool) -> Result<Neve
     pass_preserved_fds(plan.preserve_fds)?;
     exit_on_signals_while_waiting();
     nix::sys::prctl::set_pdeathsig(None).map_err(sys("prctl PR_SET_PDEATHSIG"))?;
+    // With no_new_privs, as late as runc: only the Ready message, the fifo
+    // read and execve remain for the profile to allow.
+    if plan.no_new_privs {
+        load_seccomp(plan)?;
+    }
     chan.send(&ToParent::Ready)?;
     wait_for_start(plan.exec_fifo.as_raw_fd());
     program.exec()
+}
+
+fn load_seccomp(plan: &InitPlan) -> Result<(), InitError> {
+    match &plan.seccomp {
+        Some(filter) => Ok(filter.load()?),
+        None => Ok(()),
+    }
 }
 
 fn expect(chan: &ChildEnd, ok: fn(&ToChild) -> bool) -> Result<(), InitError> {

@@ -6,6 +6,7 @@ use crate::cli::CreateOpts;
 use crate::linux::capabilities::{CapPlan, CapsError};
 use crate::linux::namespaces::{NamespaceError, NamespacePlan};
 use crate::linux::rootfs::{RootfsError, RootfsPlan};
+use crate::linux::seccomp::{SeccompError, SeccompPlan};
 use crate::linux::user::Identity;
 use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, PosixRlimit};
 use std::os::fd::OwnedFd;
@@ -19,6 +20,8 @@ pub enum PlanError {
     Rootfs(#[from] RootfsError),
     #[error(transparent)]
     Caps(#[from] CapsError),
+    #[error(transparent)]
+    Seccomp(#[from] SeccompError),
     #[error("linux.sysctl: {0:?} is not a valid sysctl name")]
     Sysctl(String),
     #[error("--preserve-fds {0}: fd {1} is not open")]
@@ -34,6 +37,7 @@ pub struct InitPlan {
     pub rlimits: Vec<PosixRlimit>,
     pub oom_score_adj: Option<i32>,
     pub no_new_privs: bool,
+    pub seccomp: Option<SeccompPlan>,
     pub hostname: Option<String>,
     pub domainname: Option<String>,
     pub sysctl: Vec<(String, String)>,
@@ -92,6 +96,7 @@ impl InitPlan {
             rlimits: process.rlimits().clone().unwrap_or_default(),
             oom_score_adj: process.oom_score_adj(),
             no_new_privs: process.no_new_privileges().unwrap_or(false),
+            seccomp: linux.seccomp().as_ref().map(SeccompPlan::new).transpose()?,
             hostname: spec.hostname().clone(),
             domainname: spec.domainname().clone(),
             sysctl,
