@@ -29,6 +29,8 @@ pub enum BundleError {
     #[error("config.json: {field}: {message}")]
     Invalid { field: String, message: String },
     #[error("config.json: {0}")]
+    Hooks(#[from] crate::linux::hooks::HookError),
+    #[error("config.json: {0}")]
     DeviceRules(#[from] crate::linux::devrules::DevRuleError),
     #[error("config.json: {field}: {path}: {source}")]
     Rootfs {
@@ -112,6 +114,7 @@ fn validate(spec: &Spec) -> Result<(), BundleError> {
     validate_process(spec)?;
     validate_namespaces(spec)?;
     validate_rlimits(spec)?;
+    crate::linux::hooks::validate(spec.hooks().as_ref())?;
     let device_rules = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
     if let Some(rules) = device_rules.and_then(|r| r.devices().as_deref()) {
         crate::linux::devrules::check_v1(rules)?;
@@ -227,9 +230,6 @@ fn reject_unsupported(spec: &Spec) -> Result<(), BundleError> {
     ];
     if let Some((field, _)) = process_fields.iter().find(|(_, set)| *set) {
         return Err(unsupported(field));
-    }
-    if spec.hooks().is_some() {
-        return Err(unsupported("hooks"));
     }
     let linux = spec.linux().as_ref().expect("validated");
     let linux_fields = [

@@ -68,6 +68,8 @@ pub enum Command {
     List(ListArgs),
     /// Write a default config.json into a bundle
     Spec(SpecArgs),
+    /// Print the features rt implements (runtime-spec features.md) as JSON
+    Features,
 }
 
 /// Options shared by `create` and `run`.

@@ -21,6 +21,7 @@ pub struct Logger {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Level {
     Debug,
+    Warning,
     Error,
 }
 
@@ -28,6 +29,7 @@ impl Level {
     fn as_str(self) -> &'static str {
         match self {
             Level::Debug => "debug",
+            Level::Warning => "warning",
             Level::Error => "error",
         }
     }
@@ -91,6 +93,13 @@ fn open_log_file(path: &Path) -> Result<File, String> {
         .append(true)
         .open(path)
         .map_err(|e| format!("--log {}: {e}", path.display()))
+}
+
+/// A problem the command carries on after (runtime.md "Warnings").
+pub fn warn(msg: &str) {
+    if let Some(l) = LOGGER.get() {
+        l.record(Level::Warning, msg);
+    }
 }
 
 pub fn debug(msg: &str) {

@@ -18,6 +18,11 @@ mod state;
 use clap::Parser;
 
 fn main() {
+    // Rust ignores SIGPIPE, and an ignored signal stays ignored across
+    // execve: the container's program must start with the default, and
+    // `rt state | head` should end quietly as runc does, not panic.
+    // SAFETY: no handler is installed; SIG_DFL is always valid.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = cli::Cli::parse();
     let logger = match logging::Logger::init(&cli.global) {
         Ok(logger) => logger,

@@ -29,6 +29,12 @@ pub fn create_container(root: &Path, id: &str, opts: &CreateOpts) -> Result<(Sta
         Ok(record) => Ok((dir, record)),
         Err(e) => {
             let _ = dir.destroy();
+            // runtime.md: a failed create hook continues the lifecycle at
+            // step 12, and poststop hooks follow the destruction.
+            let mut record = Record::new(id, &bundle.dir, &bundle.rootfs);
+            record.annotations = bundle.spec.annotations().clone().unwrap_or_default();
+            record.hooks = bundle.spec.hooks().clone();
+            super::delete::run_poststop_hooks(&record);
             Err(e)
         }
     }
@@ -37,6 +43,12 @@ pub fn create_container(root: &Path, id: &str, opts: &CreateOpts) -> Result<(Sta
 fn build(dir: &StateDir, id: &str, bundle: &Bundle, opts: &CreateOpts) -> Result<Record> {
     let fifo = make_exec_fifo(&dir.exec_fifo())?;
     let mut plan = InitPlan::new(bundle, opts, fifo)?;
+    let mut record = Record::new(id, &bundle.dir, &bundle.rootfs);
+    record.annotations = bundle.spec.annotations().clone().unwrap_or_default();
+    record.hooks = bundle.spec.hooks().clone();
+    if record.hooks.is_some() {
+        plan.hooks = Some(record.clone());
+    }
     let linux = bundle.spec.linux().as_ref().expect("validated");
     let cgroup = cgroups::create(linux.cgroups_path().as_deref(), id)?;
     let device_rules = linux
@@ -48,11 +60,9 @@ fn build(dir: &StateDir, id: &str, bundle: &Bundle, opts: &CreateOpts) -> Result
     plan.rootfs.set_cgroup_dirs(cgroup.dirs.clone());
     let pid = spawn(&plan, &cgroup)?;
     crate::logging::debug(&format!("container {id}: init pid {pid} waits for start"));
-    let mut record = Record::new(id, &bundle.dir, &bundle.rootfs);
     record.pid = pid;
     record.pid_start = proc_stat(pid).map_or(0, |s| s.start_time);
     record.status = Status::Created;
-    record.annotations = bundle.spec.annotations().clone().unwrap_or_default();
     record.own_pid_ns = plan.namespaces.creates(LinuxNamespaceType::Pid);
     record.cgroup_dirs = cgroup.keep().into_iter().map(|d| d.path).collect();
     let saved = dir.save(&record).and_then(|()| match &opts.pid_file {

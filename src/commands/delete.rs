@@ -4,7 +4,8 @@
 use super::{Error, Result};
 use crate::cli::DeleteArgs;
 use crate::linux::cgroups;
-use crate::state::{Pidfd, Record, StateDir, StateError, Status};
+use crate::linux::hooks::{self, Step};
+use crate::state::{Pidfd, Record, StateDir, StateError, StateJson, Status};
 use std::path::Path;
 
 pub fn run(root: &Path, args: &DeleteArgs) -> Result<i32> {
@@ -27,7 +28,20 @@ pub fn run(root: &Path, args: &DeleteArgs) -> Result<i32> {
     }
     teardown(&record)?;
     dir.destroy()?;
+    run_poststop_hooks(&record);
     Ok(0)
+}
+
+/// runtime.md step 13: after the container is gone; a failing hook is only
+/// a warning and the others still run.
+pub fn run_poststop_hooks(record: &Record) {
+    if Step::Poststop.of(record.hooks.as_ref()).is_empty() {
+        return;
+    }
+    let state = StateJson::for_hook(record, Status::Stopped, 0);
+    for e in hooks::run_each(Step::Poststop, record.hooks.as_ref(), &state) {
+        crate::logging::warn(&e.to_string());
+    }
 }
 
 /// Kills whatever of the container still runs and removes its cgroups.

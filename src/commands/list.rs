@@ -1,9 +1,8 @@
 //! `rt list`: every container under the root, as runc's table or JSON.
 
 use super::Result;
-use super::state::StateJson;
 use crate::cli::{ListArgs, ListFormat};
-use crate::state;
+use crate::state::{self, StateJson};
 use std::path::Path;
 
 pub fn run(root: &Path, args: &ListArgs) -> Result<i32> {

@@ -3,6 +3,7 @@
 
 mod create;
 mod delete;
+mod features;
 mod kill;
 mod list;
 mod run;
@@ -32,6 +33,8 @@ pub enum Error {
     Cgroup(#[from] CgroupError),
     #[error(transparent)]
     Signal(#[from] SignalError),
+    #[error(transparent)]
+    Hook(#[from] crate::linux::hooks::HookError),
     #[error("{op} {path}: {source}")]
     Io {
         op: &'static str,
@@ -65,6 +68,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Run(args) => run::run(&root, &args),
         Command::List(args) => list::run(&root, &args),
         Command::Spec(args) => spec::run(&args),
+        Command::Features => features::run(),
     }
 }
 

@@ -1,7 +1,7 @@
 //! `rt run`: create and start in one go, then (unless --detach) wait for the
 //! program, forwarding signals to it, and exit with its status.
 
-use super::delete::teardown;
+use super::delete::{run_poststop_hooks, teardown};
 use super::{Error, Result, create, start};
 use crate::cli::RunArgs;
 use crate::state::StateDir;
@@ -25,6 +25,7 @@ pub fn run(root: &Path, args: &RunArgs) -> Result<i32> {
     if let Err(e) = start::start_container(&dir, &mut record) {
         let _ = teardown(&record);
         let _ = dir.destroy();
+        run_poststop_hooks(&record);
         return Err(e);
     }
     if args.detach {
@@ -38,6 +39,7 @@ pub fn run(root: &Path, args: &RunArgs) -> Result<i32> {
         if let Ok(dir) = StateDir::open(root, &args.id) {
             teardown(&record)?;
             dir.destroy()?;
+            run_poststop_hooks(&record);
         }
     }
     Ok(code)

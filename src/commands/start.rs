@@ -1,7 +1,8 @@
 //! `rt start`: release a created container's program (runtime.md "start").
 
 use super::{Error, Result};
-use crate::state::{Record, StateDir, Status};
+use crate::linux::hooks::{self, Step};
+use crate::state::{Pidfd, Record, StateDir, StateJson, Status};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
@@ -44,6 +45,23 @@ pub fn start_container(dir: &StateDir, record: &mut Record) -> Result<()> {
     let _ = std::fs::remove_file(&fifo);
     record.status = Status::Running;
     dir.save(record)?;
+    run_poststart_hooks(record)
+}
+
+/// runtime.md step 9: a failing poststart hook stops the container (as runc
+/// does); `delete` then destroys it.
+fn run_poststart_hooks(record: &Record) -> Result<()> {
+    if Step::Poststart.of(record.hooks.as_ref()).is_empty() {
+        return Ok(());
+    }
+    let state = StateJson::for_hook(record, Status::Running, record.pid);
+    if let Err(e) = hooks::run(Step::Poststart, record.hooks.as_ref(), &state) {
+        if let Some(init) = Pidfd::open(record.pid, record.pid_start) {
+            let _ = init.signal(libc::SIGKILL);
+            init.wait_exit(5000);
+        }
+        return Err(e.into());
+    }
     Ok(())
 }
 

@@ -166,7 +166,29 @@ fn check_inner_path(inner: &Path) -> Result<(), CgroupError> {
 }
 
 impl NewCgroup {
+    /// Makes `path` and its missing parents. Another container's failed
+    /// create may remove a shared parent it made between our check and our
+    /// mkdir (ENOENT): then the walk starts again.
     fn mkdir_all(
+        &mut self,
+        mountpoint: &Path,
+        path: &Path,
+        cpuset: bool,
+    ) -> Result<(), CgroupError> {
+        let mut attempts = 0;
+        loop {
+            match self.mkdir_missing(mountpoint, path, cpuset) {
+                Err(CgroupError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound && attempts < 5 =>
+                {
+                    attempts += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    fn mkdir_missing(
         &mut self,
         mountpoint: &Path,
         path: &Path,

@@ -5,6 +5,7 @@ pub mod capabilities;
 pub mod cgroups;
 pub mod devices;
 pub mod devrules;
+pub mod hooks;
 pub mod mounts;
 pub mod namespaces;
 pub mod rootfs;

@@ -52,6 +52,48 @@ const NOT_YET: &[&str] = &[
     "symfollow",
 ];
 
+/// Every option `parse` turns into a flag or a propagation change: what
+/// `rt features` reports as mountOptions.
+pub const RECOGNIZED: &[&str] = &[
+    "async",
+    "atime",
+    "bind",
+    "defaults",
+    "dev",
+    "diratime",
+    "dirsync",
+    "exec",
+    "lazytime",
+    "loud",
+    "mand",
+    "noatime",
+    "nodev",
+    "nodiratime",
+    "noexec",
+    "nolazytime",
+    "nomand",
+    "norelatime",
+    "nostrictatime",
+    "nosuid",
+    "private",
+    "rbind",
+    "relatime",
+    "remount",
+    "ro",
+    "rprivate",
+    "rshared",
+    "rslave",
+    "runbindable",
+    "rw",
+    "shared",
+    "silent",
+    "slave",
+    "strictatime",
+    "suid",
+    "sync",
+    "unbindable",
+];
+
 pub fn parse(options: &[String]) -> Result<MountOptions, OptionError> {
     let mut out = MountOptions {
         flags: MsFlags::empty(),
@@ -139,6 +181,15 @@ pub fn propagation_flag(opt: &str) -> Option<MsFlags> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recognized_options_are_flags_or_propagation() {
+        for opt in RECOGNIZED {
+            let known = mount_flag(opt).is_some() || propagation_flag(opt).is_some();
+            assert!(known, "{opt} is reported but parsed as filesystem data");
+            assert!(!NOT_YET.contains(opt), "{opt} is reported but refused");
+        }
+    }
 
     fn opts(list: &[&str]) -> MountOptions {
         parse(&list.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap()

@@ -152,9 +152,9 @@ impl RootfsPlan {
     }
 }
 
-/// Builds the root filesystem and makes it `/`. Runs in the container's
-/// mount namespace.
-pub fn setup(plan: &RootfsPlan, in_userns: bool) -> Result<(), RootfsError> {
+/// Builds the root filesystem: every mount and device, but not yet `/`.
+/// Runs in the container's mount namespace.
+pub fn prepare(plan: &RootfsPlan, in_userns: bool) -> Result<(), RootfsError> {
     // Host mount events may reach the container but never the reverse; a
     // private rootfsPropagation cuts the host off entirely.
     let initial = match plan.propagation {
@@ -180,6 +180,11 @@ pub fn setup(plan: &RootfsPlan, in_userns: bool) -> Result<(), RootfsError> {
         devices::create(&root, &plan.devices, in_userns)?;
         devices::create_links(&root)?;
     }
+    Ok(())
+}
+
+/// Makes the prepared root filesystem `/`.
+pub fn enter(plan: &RootfsPlan) -> Result<(), RootfsError> {
     if plan.no_pivot {
         move_root(&plan.rootfs)
     } else {

@@ -11,10 +11,12 @@
 use super::plan::InitPlan;
 use super::protocol::{ChildEnd, ProtocolError, ToChild, ToParent};
 use crate::linux::capabilities::CapsError;
+use crate::linux::hooks::{self, HookError, Step};
 use crate::linux::namespaces::NamespaceError;
 use crate::linux::rootfs::{self, RootfsError};
 use crate::linux::seccomp::SeccompError;
 use crate::linux::user::{self, UserError};
+use crate::state::{StateJson, Status};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
 use nix::unistd::Pid;
 use oci_spec::runtime::LinuxNamespaceType;
@@ -46,6 +48,8 @@ enum InitError {
     Cwd(PathBuf, String),
     #[error("{0} contains a NUL byte")]
     Nul(&'static str),
+    #[error(transparent)]
+    Hook(#[from] HookError),
     #[error("linux.sysctl {0}: {1}")]
     Sysctl(String, std::io::Error),
 }
@@ -61,9 +65,16 @@ pub fn run(plan: &InitPlan, chan: ChildEnd, parent: Pid) -> ! {
         Ok(never) => match never {},
         Err(e) => e,
     };
-    let _ = chan.send(&ToParent::Failed {
-        error: err.to_string(),
-    });
+    // After Ready nobody listens (a startContainer hook failed after
+    // `start`): the container's stderr is the only place left to say why.
+    if chan
+        .send(&ToParent::Failed {
+            error: err.to_string(),
+        })
+        .is_err()
+    {
+        eprintln!("rt: {err}");
+    }
     // SAFETY: leave without running the parent's atexit handlers or destructors.
     unsafe { libc::_exit(1) }
 }
@@ -109,7 +120,9 @@ fn enter_container(plan: &InitPlan, chan: &ChildEnd, parent: Pid) -> Result<Neve
 }
 
 fn become_init(plan: &InitPlan, chan: &ChildEnd, in_userns: bool) -> Result<Never, InitError> {
-    rootfs::setup(&plan.rootfs, in_userns)?;
+    rootfs::prepare(&plan.rootfs, in_userns)?;
+    run_create_hooks(plan, chan)?;
+    rootfs::enter(&plan.rootfs)?;
     if let Some(name) = &plan.hostname {
         nix::unistd::sethostname(name).map_err(sys("sethostname"))?;
     }
@@ -148,7 +161,34 @@ fn become_init(plan: &InitPlan, chan: &ChildEnd, in_userns: bool) -> Result<Neve
     }
     chan.send(&ToParent::Ready)?;
     wait_for_start(plan.exec_fifo.as_raw_fd());
+    run_hooks_here(plan, Step::StartContainer, Status::Created)?;
     program.exec()
+}
+
+/// runtime.md steps 3-5, between the mounts and pivot_root: the parent runs
+/// prestart and createRuntime in the runtime namespace, then createContainer
+/// runs here, in the container's namespaces, its path resolved on the host.
+fn run_create_hooks(plan: &InitPlan, chan: &ChildEnd) -> Result<(), InitError> {
+    let Some(record) = &plan.hooks else {
+        return Ok(());
+    };
+    let hooks = record.hooks.as_ref();
+    if !Step::Prestart.of(hooks).is_empty() || !Step::CreateRuntime.of(hooks).is_empty() {
+        chan.send(&ToParent::RunHooks)?;
+        expect(chan, |m| matches!(m, ToChild::HooksDone))?;
+    }
+    run_hooks_here(plan, Step::CreateContainer, Status::Creating)
+}
+
+/// Runs the hooks of `step` in this process's namespaces, with the PID as
+/// the container sees it (runtime.md "State").
+fn run_hooks_here(plan: &InitPlan, step: Step, status: Status) -> Result<(), InitError> {
+    let Some(record) = &plan.hooks else {
+        return Ok(());
+    };
+    let state = StateJson::for_hook(record, status, nix::unistd::getpid().as_raw());
+    hooks::run(step, record.hooks.as_ref(), &state)?;
+    Ok(())
 }
 
 fn load_seccomp(plan: &InitPlan) -> Result<(), InitError> {

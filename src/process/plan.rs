@@ -8,6 +8,7 @@ use crate::linux::namespaces::{NamespaceError, NamespacePlan};
 use crate::linux::rootfs::{RootfsError, RootfsPlan};
 use crate::linux::seccomp::{SeccompError, SeccompPlan};
 use crate::linux::user::Identity;
+use crate::state::Record;
 use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, PosixRlimit};
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
@@ -51,6 +52,9 @@ pub struct InitPlan {
     /// The exec fifo, opened read-write: the child blocks reading it until
     /// `start` writes a byte.
     pub exec_fifo: OwnedFd,
+    /// The container's record (without its PID yet) when the config has
+    /// hooks: their state JSON is made from it.
+    pub hooks: Option<Record>,
 }
 
 impl InitPlan {
@@ -107,6 +111,7 @@ impl InitPlan {
             preserve_fds: opts.preserve_fds,
             id_maps,
             exec_fifo,
+            hooks: None,
         })
     }
 }

@@ -9,7 +9,10 @@
 //!    uid_map/gid_map and answers `IdMapsWritten`.
 //! 3. child → `InitPid` with the host PID of the container's init (it differs
 //!    from the child's when a PID namespace needed one more fork).
-//! 4. child → `Ready` when the container waits for `start`, or `Failed` at
+//! 4. child → `RunHooks` when the config has prestart or createRuntime
+//!    hooks, after its mounts and before pivot_root; the parent runs them in
+//!    the runtime namespace and answers `HooksDone`.
+//! 5. child → `Ready` when the container waits for `start`, or `Failed` at
 //!    any point before.
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
@@ -20,6 +23,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 pub enum ToParent {
     NeedIdMaps,
     InitPid { pid: i32 },
+    RunHooks,
     Ready,
     Failed { error: String },
 }
@@ -28,6 +32,7 @@ pub enum ToParent {
 pub enum ToChild {
     Proceed,
     IdMapsWritten,
+    HooksDone,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -121,6 +126,7 @@ impl Message for ToParent {
         match self {
             ToParent::NeedIdMaps => "NeedIdMaps",
             ToParent::InitPid { .. } => "InitPid",
+            ToParent::RunHooks => "RunHooks",
             ToParent::Ready => "Ready",
             ToParent::Failed { .. } => "Failed",
         }
@@ -132,6 +138,7 @@ impl Message for ToChild {
         match self {
             ToChild::Proceed => "Proceed",
             ToChild::IdMapsWritten => "IdMapsWritten",
+            ToChild::HooksDone => "HooksDone",
         }
     }
 }

@@ -6,6 +6,8 @@ use super::init;
 use super::plan::InitPlan;
 use super::protocol::{self, ParentEnd, ProtocolError, ToChild, ToParent};
 use crate::linux::cgroups::{CgroupError, NewCgroup};
+use crate::linux::hooks::{self, HookError, Step};
+use crate::state::{StateJson, Status};
 use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork};
@@ -29,6 +31,8 @@ pub enum SpawnError {
     Child(String),
     #[error("container init exited before it was ready ({0})")]
     ChildDied(String),
+    #[error(transparent)]
+    Hook(#[from] HookError),
     #[error("container init sent {0} out of turn")]
     OutOfTurn(&'static str),
 }
@@ -64,8 +68,9 @@ fn drive(
     chan.send(&ToChild::Proceed)?;
     let mut init = None;
     let mut ready = false;
-    // With an intermediate process, its InitPid and init's Ready come from
-    // two processes and may arrive in either order.
+    let mut hooks_asked = false;
+    // With an intermediate process, its InitPid and init's RunHooks or Ready
+    // come from two processes and may arrive in either order.
     loop {
         match chan.recv()? {
             Some(ToParent::NeedIdMaps) => {
@@ -82,14 +87,33 @@ fn drive(
                 }
                 init = Some(pid);
             }
+            Some(ToParent::RunHooks) => hooks_asked = true,
             Some(ToParent::Ready) => ready = true,
             Some(ToParent::Failed { error }) => return Err(SpawnError::Child(error)),
             None => return Err(SpawnError::ChildDied(guard.reap_status())),
+        }
+        if let (Some(pid), true) = (init, hooks_asked) {
+            run_runtime_hooks(plan, pid)?;
+            chan.send(&ToChild::HooksDone)?;
+            hooks_asked = false;
         }
         if let (Some(pid), true) = (init, ready) {
             return Ok(pid);
         }
     }
+}
+
+/// prestart then createRuntime, in the runtime namespace, with the PID as
+/// the runtime sees it.
+fn run_runtime_hooks(plan: &InitPlan, pid: i32) -> Result<(), SpawnError> {
+    let Some(record) = &plan.hooks else {
+        return Err(SpawnError::OutOfTurn("RunHooks"));
+    };
+    let state = StateJson::for_hook(record, Status::Creating, pid);
+    for step in [Step::Prestart, Step::CreateRuntime] {
+        hooks::run(step, record.hooks.as_ref(), &state)?;
+    }
+    Ok(())
 }
 
 fn write_id_maps(pid: i32, maps: Option<&(String, String)>) -> Result<(), SpawnError> {

@@ -6,8 +6,10 @@
 //! and renames it into place, so no other command ever sees it unlocked and
 //! half-made.
 
+mod json;
 mod process;
 
+pub use json::StateJson;
 pub use process::{Pidfd, proc_stat};
 
 use crate::clock;
@@ -92,6 +94,10 @@ pub struct Record {
     /// Whether the container has its own PID namespace (otherwise `delete`
     /// must kill every process of its cgroup, not only init).
     pub own_pid_ns: bool,
+    /// The config's hooks as they were at create: later edits of config.json
+    /// must not affect the container (runtime.md "Lifecycle" step 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hooks: Option<oci_spec::runtime::Hooks>,
 }
 
 impl Record {
@@ -107,6 +113,7 @@ impl Record {
             annotations: HashMap::new(),
             cgroup_dirs: Vec::new(),
             own_pid_ns: true,
+            hooks: None,
         }
     }
 
