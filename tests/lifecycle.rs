@@ -494,3 +494,16 @@ fn lifecycle_list_shows_containers() {
         assert!(e["created"].is_string() && e["owner"].is_string(), "{e}");
     }
 }
+
+#[test]
+fn lifecycle_delete_force_of_unknown_id_succeeds() {
+    let Some(b) = Bundle::new("lifecycle_delete_force_of_unknown_id_succeeds") else {
+        return;
+    };
+    // runtime.md: deleting a container that does not exist is an error...
+    let out = b.delete(&b.id).fails();
+    assert!(out.stderr.contains("does not exist"), "{}", out.stderr);
+    // ...while --force (runc's extension) succeeds, as containerd expects.
+    b.delete_force(&b.id).ok();
+    b.assert_nothing_left();
+}

@@ -9,7 +9,12 @@ use crate::state::{Pidfd, Record, StateDir, StateError, StateJson, Status};
 use std::path::Path;
 
 pub fn run(root: &Path, args: &DeleteArgs) -> Result<i32> {
-    let dir = StateDir::open(root, &args.id)?;
+    let dir = match StateDir::open(root, &args.id) {
+        // As runc: forcing the removal of what is not there succeeds, so
+        // callers cleaning up (containerd's shim) need not race a delete.
+        Err(StateError::NotExist(_)) if args.force => return Ok(0),
+        other => other?,
+    };
     let record = match dir.load() {
         Ok(r) => r,
         // A container whose creation died half-way has no usable record.
