@@ -43,8 +43,7 @@ case $1 in
 --table)
 	build
 	rt=target/$target/release/rt
-	[[ -x $rt ]] || RUSTFLAGS="-C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs" \
-		cargo build --quiet --release -p rt --target "$target"
+	[[ -x $rt ]] || build_release
 	out=$(mktemp -d "${TMPDIR:-/tmp}/rt-conformance-table.XXXXXX")
 	trap 'rm -rf -- "$out"' EXIT
 	for r in runc:/usr/sbin/runc crun:"$here/crun-wrapper.sh" rt:"$rt"; do

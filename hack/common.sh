@@ -56,7 +56,12 @@ RT_RELEASE=$RT_TOP/target/$RT_TARGET/release/rt
 RT_STATIC_RUSTFLAGS="-C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs"
 export RT_RELEASE
 
+# A static-pie cannot load libseccomp.so: libseccomp-sys links Debian's
+# libseccomp.a instead when told where it is.
 build_release() {
 	find_cargo
-	(cd "$RT_TOP" && RUSTFLAGS=$RT_STATIC_RUSTFLAGS cargo build --release -p rt --target "$RT_TARGET")
+	local libdir
+	libdir=$(pkg-config --variable=libdir libseccomp) || die "libseccomp-dev not found (hack/setup.sh installs it)"
+	(cd "$RT_TOP" && LIBSECCOMP_LINK_TYPE=static LIBSECCOMP_LIB_PATH=$libdir \
+		RUSTFLAGS=$RT_STATIC_RUSTFLAGS cargo build --release -p rt --target "$RT_TARGET")
 }
