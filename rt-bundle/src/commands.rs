@@ -9,6 +9,7 @@ use crate::cache::{self, Cache};
 use crate::cli::{BundleArgs, CacheAction, CacheArgs, Command, PullArgs, UnpackArgs};
 use crate::digest::Digest;
 use crate::platform::{self, Platform};
+use crate::progress::LayerLine;
 use crate::reference::{self, Reference};
 use crate::registry::{self, Registry, auth, authfile};
 use crate::source::Image;
@@ -178,13 +179,23 @@ fn build(
     let diff_ids: Vec<Digest> = image.layers.iter().map(|l| l.diff_id.clone()).collect();
     match overlay {
         Some(cache) => {
-            let lowers = overlay::layer_dirs(cache, image.layers)?;
+            let line = LayerLine::new();
+            let lowers = overlay::layer_dirs(cache, line.announce(image.layers));
+            line.done();
+            let lowers = lowers?;
             staging.mount_overlay(&lowers)?;
         }
         None => {
             let privileged = nix::unistd::geteuid().is_root();
-            let skipped = unpack::unpack(&rootfs, image.layers, privileged, Whiteouts::Apply)?;
-            warn_skipped(&skipped);
+            let line = LayerLine::new();
+            let unpacked = unpack::unpack(
+                &rootfs,
+                line.announce(image.layers),
+                privileged,
+                Whiteouts::Apply,
+            );
+            line.done();
+            warn_skipped(&unpacked?);
         }
     }
     let opts = spec::Options {

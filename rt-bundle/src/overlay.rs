@@ -68,8 +68,11 @@ fn layer_dir(cache: &Cache, diff_id: &Digest) -> PathBuf {
 
 /// The unpacked directory of each layer, bottom first, unpacking those not
 /// in the store yet.
-pub fn layer_dirs(cache: &Cache, layers: Vec<unpack::Layer<'_>>) -> Result<Vec<PathBuf>, Error> {
-    let mut dirs = Vec::with_capacity(layers.len());
+pub fn layer_dirs<'a>(
+    cache: &Cache,
+    layers: impl IntoIterator<Item = unpack::Layer<'a>>,
+) -> Result<Vec<PathBuf>, Error> {
+    let mut dirs = Vec::new();
     for layer in layers {
         let dir = layer_dir(cache, &layer.diff_id);
         let parent = dir.parent().expect("layer dirs have a parent");

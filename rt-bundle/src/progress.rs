@@ -71,3 +71,33 @@ impl Progress {
         let _ = err.flush();
     }
 }
+
+/// Says which layer is being unpacked, on a terminal, as each is taken
+/// from the iterator; `done` clears the line.
+pub struct LayerLine {
+    tty: bool,
+}
+
+impl LayerLine {
+    pub fn new() -> LayerLine {
+        LayerLine {
+            tty: std::io::stderr().is_terminal(),
+        }
+    }
+
+    pub fn announce<T>(&self, layers: Vec<T>) -> impl Iterator<Item = T> {
+        let (tty, total) = (self.tty, layers.len());
+        layers.into_iter().enumerate().map(move |(i, layer)| {
+            if tty {
+                eprint!("\r\x1b[Kunpacking layer {}/{total}", i + 1);
+            }
+            layer
+        })
+    }
+
+    pub fn done(&self) {
+        if self.tty {
+            eprint!("\r\x1b[K");
+        }
+    }
+}
