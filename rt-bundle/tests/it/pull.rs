@@ -435,3 +435,59 @@ fn interrupted_downloads_resume_with_range() {
     );
     assert!(fs::read(dir.join("rootfs/big")).unwrap() == data);
 }
+
+#[test]
+fn prune_removes_what_a_moved_tag_left_behind() {
+    if !registry_tools() {
+        return;
+    }
+    let t = TempDir::new("prune");
+    let registry = Registry::start(&t.0, &t.path("storage"), Auth::None);
+    let mut layout = Layout::new(&t.path("layout"));
+    let reference = format!("{}/test/moving:latest", registry.host);
+    let cache = t.path("cache");
+    let mut old_layer = String::new();
+    for version in ["one", "two"] {
+        let image = Image::new(json!({"Cmd": ["/v"]})).layer(
+            Layer::new().file("v", version.as_bytes(), 0o644).tar(),
+            Compression::Gzip,
+        );
+        let w = layout.image(&image);
+        layout.tag(version, &w.manifest);
+        push(&layout.dir, version, &reference, false, false);
+        let dir = t.path(version);
+        ok(&rt_bundle(
+            &t.0,
+            &[
+                "pull",
+                "--cache",
+                cache.to_str().unwrap(),
+                &reference,
+                dir.to_str().unwrap(),
+            ],
+        ));
+        assert_eq!(fs::read_to_string(dir.join("rootfs/v")).unwrap(), version);
+        if version == "one" {
+            old_layer = w.layers[0].digest.clone();
+        }
+    }
+    let old = cache
+        .join("blobs/sha256")
+        .join(old_layer.trim_start_matches("sha256:"));
+    assert!(old.is_file());
+    // The old manifest, config and layer: nothing refers to them now.
+    let out = ok(&rt_bundle(
+        &t.0,
+        &["cache", "prune", "--cache", cache.to_str().unwrap()],
+    ));
+    assert!(out.starts_with("removed 3 blobs"), "{out}");
+    assert!(!old.exists());
+    let ls = ok(&rt_bundle(
+        &t.0,
+        &["cache", "ls", "--cache", cache.to_str().unwrap()],
+    ));
+    assert!(
+        ls.contains("3 blobs") && ls.contains("(0 B not used by any image)"),
+        "{ls}"
+    );
+}
