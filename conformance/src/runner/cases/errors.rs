@@ -118,7 +118,7 @@ pub const CASES: &[Case] = &[
 ];
 
 /// Create must fail leaving nothing; then the starting config works under the same ID.
-fn refused(ctx: &mut Ctx) -> R {
+pub(super) fn refused(ctx: &mut Ctx) -> R {
     let id = ctx.id.clone();
     let out = ctx.create(&id)?;
     ctx.ensure_never_created(&id, &out)?;

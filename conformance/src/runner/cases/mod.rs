@@ -12,6 +12,7 @@ mod linux;
 mod mounts;
 mod namespaces;
 mod process;
+mod seccomp;
 mod state;
 
 pub struct Case {
@@ -34,6 +35,7 @@ pub fn all() -> Vec<&'static Case> {
         linux::CASES,
         devices::CASES,
         cgroups::CASES,
+        seccomp::CASES,
     ]
     .iter()
     .flat_map(|c| c.iter())
