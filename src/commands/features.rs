@@ -4,7 +4,7 @@
 
 use super::Result;
 use crate::linux::hooks::Step;
-use crate::linux::mounts;
+use crate::linux::{mounts, seccomp};
 use serde_json::json;
 
 const NAMESPACES: &[&str] = &[
@@ -23,7 +23,7 @@ pub fn run() -> Result<i32> {
             "namespaces": NAMESPACES,
             "capabilities": caps,
             "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false},
-            "seccomp": {"enabled": false},
+            "seccomp": seccomp::features(),
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": false},

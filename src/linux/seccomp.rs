@@ -327,6 +327,86 @@ fn kernel_flags(flags: &[LinuxSeccompFilterFlag]) -> Result<libc::c_ulong, Secco
     Ok(bits)
 }
 
+/// linux.seccomp of `rt features` (features-linux.md): what this rt, its
+/// libseccomp and the running kernel take.
+pub fn features() -> serde_json::Value {
+    let actions = [
+        LinuxSeccompAction::ScmpActKill,
+        LinuxSeccompAction::ScmpActKillThread,
+        LinuxSeccompAction::ScmpActKillProcess,
+        LinuxSeccompAction::ScmpActTrap,
+        LinuxSeccompAction::ScmpActErrno,
+        LinuxSeccompAction::ScmpActTrace,
+        LinuxSeccompAction::ScmpActLog,
+        LinuxSeccompAction::ScmpActAllow,
+    ];
+    let operators = [
+        LinuxSeccompOperator::ScmpCmpNe,
+        LinuxSeccompOperator::ScmpCmpLt,
+        LinuxSeccompOperator::ScmpCmpLe,
+        LinuxSeccompOperator::ScmpCmpEq,
+        LinuxSeccompOperator::ScmpCmpGe,
+        LinuxSeccompOperator::ScmpCmpGt,
+        LinuxSeccompOperator::ScmpCmpMaskedEq,
+    ];
+    let known_flags = [
+        LinuxSeccompFilterFlag::SeccompFilterFlagTsync,
+        LinuxSeccompFilterFlag::SeccompFilterFlagLog,
+        LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow,
+        LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv,
+    ];
+    let supported_flags: Vec<String> = known_flags
+        .iter()
+        .filter(|f| kernel_flags(std::slice::from_ref(f)).is_ok())
+        .map(name)
+        .collect();
+    serde_json::json!({
+        "enabled": true,
+        "actions": actions.iter().map(name).collect::<Vec<_>>(),
+        "operators": operators.iter().map(name).collect::<Vec<_>>(),
+        "archs": supported_archs(),
+        "knownFlags": known_flags.iter().map(name).collect::<Vec<_>>(),
+        "supportedFlags": supported_flags,
+    })
+}
+
+/// The spec's architectures the installed libseccomp can put in a filter.
+fn supported_archs() -> Vec<&'static str> {
+    const ARCHS: &[&str] = &[
+        "SCMP_ARCH_X86",
+        "SCMP_ARCH_X86_64",
+        "SCMP_ARCH_X32",
+        "SCMP_ARCH_ARM",
+        "SCMP_ARCH_AARCH64",
+        "SCMP_ARCH_MIPS",
+        "SCMP_ARCH_MIPS64",
+        "SCMP_ARCH_MIPS64N32",
+        "SCMP_ARCH_MIPSEL",
+        "SCMP_ARCH_MIPSEL64",
+        "SCMP_ARCH_MIPSEL64N32",
+        "SCMP_ARCH_PPC",
+        "SCMP_ARCH_PPC64",
+        "SCMP_ARCH_PPC64LE",
+        "SCMP_ARCH_S390",
+        "SCMP_ARCH_S390X",
+        "SCMP_ARCH_PARISC",
+        "SCMP_ARCH_PARISC64",
+        "SCMP_ARCH_RISCV64",
+        "SCMP_ARCH_LOONGARCH64",
+        "SCMP_ARCH_M68K",
+        "SCMP_ARCH_SH",
+        "SCMP_ARCH_SHEB",
+    ];
+    let Ok(mut ctx) = ScmpFilterContext::new(ScmpAction::Allow) else {
+        return Vec::new();
+    };
+    ARCHS
+        .iter()
+        .copied()
+        .filter(|a| a.parse().is_ok_and(|arch| ctx.add_arch(arch).is_ok()))
+        .collect()
+}
+
 /// Asks the kernel with a null program: EFAULT means the flag was accepted
 /// and only the program was missing; EINVAL means the flag is unknown.
 fn kernel_supports(flag: libc::c_ulong) -> bool {
