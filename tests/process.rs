@@ -324,3 +324,40 @@ fn process_path_lookup_uses_container_env() {
     b.set_args(&["greet"]);
     assert_eq!(b.run_ok(), "greet-from-opt\n");
 }
+
+/// CVE-2024-21626: no descriptor of the runtime's may reach the container,
+/// and a cwd through /proc/self/fd must not land outside the container.
+#[test]
+fn process_no_runtime_fd_reaches_the_program() {
+    let Some(b) = Bundle::new("process_no_runtime_fd_reaches_the_program") else {
+        return;
+    };
+    // ls holds fd 3 on the directory it lists; nothing else may be open.
+    b.set_args(&["ls", "/proc/self/fd"]);
+    let out = b.run_ok();
+    let fds: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(fds, ["0", "1", "2", "3"], "open fds: {out}");
+}
+
+#[test]
+fn process_cwd_through_proc_fd_stays_inside() {
+    let Some(b) = Bundle::new("process_cwd_through_proc_fd_stays_inside") else {
+        return;
+    };
+    b.set_args(&["sh", "-c", "pwd -P; ls /proc/self/cwd/../../../"]);
+    for fd in 3..=9 {
+        b.config(|c| c["process"]["cwd"] = json!(format!("/proc/self/fd/{fd}")));
+        let id = b.other_id(&fd.to_string());
+        let out = b.run(&id, &[]);
+        if out.success() {
+            // Whatever it is, it must be inside the container's root.
+            assert!(
+                !out.stdout.contains("unreachable"),
+                "fd {fd}: {}",
+                out.stdout
+            );
+            assert!(!out.stdout.contains("rt-it"), "fd {fd}: {}", out.stdout);
+        }
+    }
+    b.assert_nothing_left();
+}
