@@ -212,9 +212,6 @@ fn validate_namespaces(spec: &Spec) -> Result<(), BundleError> {
 fn reject_unsupported(spec: &Spec) -> Result<(), BundleError> {
     let unsupported = |field: &str| invalid(field, "is not supported by rt yet");
     let process = spec.process().as_ref().expect("validated");
-    if process.terminal() == Some(true) {
-        return Err(unsupported("process.terminal"));
-    }
     let process_fields = [
         (
             "process.apparmorProfile",

@@ -19,9 +19,6 @@ pub fn run(root: &Path, args: &CreateArgs) -> Result<i32> {
 /// Creates the container and returns its locked state directory and record.
 /// On failure nothing is left: no state directory, cgroup or process.
 pub fn create_container(root: &Path, id: &str, opts: &CreateOpts) -> Result<(StateDir, Record)> {
-    if opts.console_socket.is_some() {
-        return Err(Error::Unsupported("--console-socket"));
-    }
     crate::state::validate_id(id)?;
     let bundle = Bundle::load(&opts.bundle)?;
     let dir = StateDir::create(root, id)?;

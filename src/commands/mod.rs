@@ -47,8 +47,6 @@ pub enum Error {
     /// runc's, which containerd and podman match.
     #[error("{0}")]
     Refused(String),
-    #[error("{0} is not supported by rt yet")]
-    Unsupported(&'static str),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

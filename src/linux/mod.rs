@@ -3,6 +3,7 @@
 
 pub mod capabilities;
 pub mod cgroups;
+pub mod console;
 pub mod devices;
 pub mod devrules;
 pub mod hooks;

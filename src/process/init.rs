@@ -11,6 +11,7 @@
 use super::plan::InitPlan;
 use super::protocol::{ChildEnd, ProtocolError, ToChild, ToParent};
 use crate::linux::capabilities::CapsError;
+use crate::linux::console::ConsoleError;
 use crate::linux::hooks::{self, HookError, Step};
 use crate::linux::namespaces::NamespaceError;
 use crate::linux::rootfs::{self, RootfsError};
@@ -50,6 +51,8 @@ enum InitError {
     Nul(&'static str),
     #[error(transparent)]
     Hook(#[from] HookError),
+    #[error(transparent)]
+    Console(#[from] ConsoleError),
     #[error("linux.sysctl {0}: {1}")]
     Sysctl(String, std::io::Error),
 }
@@ -123,6 +126,11 @@ fn become_init(plan: &InitPlan, chan: &ChildEnd, in_userns: bool) -> Result<Neve
     rootfs::prepare(&plan.rootfs, in_userns)?;
     run_create_hooks(plan, chan)?;
     rootfs::enter(&plan.rootfs)?;
+    // As runc: after pivot_root (the pty comes from the container's devpts)
+    // and before the root turns read-only.
+    if let Some(console) = &plan.console {
+        console.setup()?;
+    }
     if let Some(name) = &plan.hostname {
         nix::unistd::sethostname(name).map_err(sys("sethostname"))?;
     }
@@ -326,6 +334,7 @@ fn close_inherited_fds(plan: &InitPlan, chan: &ChildEnd) -> Result<(), InitError
     let mut keep: Vec<i32> = plan.namespaces.fds().collect();
     keep.extend([chan.raw_fd(), plan.exec_fifo.as_raw_fd()]);
     keep.extend(crate::logging::file_fd());
+    keep.extend(plan.console.as_ref().map(|c| c.fd()));
     keep.sort_unstable();
     let mut low = 3 + plan.preserve_fds;
     for fd in keep.into_iter().map(|fd| fd as u32) {

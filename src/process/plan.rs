@@ -4,6 +4,7 @@
 use crate::bundle::Bundle;
 use crate::cli::CreateOpts;
 use crate::linux::capabilities::{CapPlan, CapsError};
+use crate::linux::console::{ConsoleError, ConsolePlan};
 use crate::linux::namespaces::{NamespaceError, NamespacePlan};
 use crate::linux::rootfs::{RootfsError, RootfsPlan};
 use crate::linux::seccomp::{SeccompError, SeccompPlan};
@@ -25,6 +26,10 @@ pub enum PlanError {
     Seccomp(#[from] SeccompError),
     #[error("linux.sysctl: {0:?} is not a valid sysctl name")]
     Sysctl(String),
+    #[error(transparent)]
+    Console(#[from] ConsoleError),
+    #[error("{0}")]
+    Terminal(&'static str),
     #[error("--preserve-fds {0}: fd {1} is not open")]
     PreserveFds(u32, i32),
 }
@@ -49,6 +54,8 @@ pub struct InitPlan {
     pub preserve_fds: u32,
     /// uid_map and gid_map contents for a new user namespace.
     pub id_maps: Option<(String, String)>,
+    /// The caller's console socket when process.terminal is true.
+    pub console: Option<ConsolePlan>,
     /// The exec fifo, opened read-write: the child blocks reading it until
     /// `start` writes a byte.
     pub exec_fifo: OwnedFd,
@@ -86,6 +93,7 @@ impl InitPlan {
             return Err(PlanError::Sysctl(bad.clone()));
         }
         check_preserved_fds(opts.preserve_fds)?;
+        let console = console_plan(process, opts.console_socket.as_deref())?;
         let user = process.user();
         Ok(InitPlan {
             namespaces,
@@ -110,9 +118,32 @@ impl InitPlan {
             new_keyring: !opts.no_new_keyring,
             preserve_fds: opts.preserve_fds,
             id_maps,
+            console,
             exec_fifo,
             hooks: None,
         })
+    }
+}
+
+/// runc's rules: a terminal needs a socket to send it to, and a socket
+/// needs a terminal to send.
+fn console_plan(
+    process: &oci_spec::runtime::Process,
+    socket: Option<&std::path::Path>,
+) -> Result<Option<ConsolePlan>, PlanError> {
+    let size = process.console_size().as_ref().map(|b| {
+        let clamp = |n: u64| u16::try_from(n).unwrap_or(u16::MAX);
+        (clamp(b.height()), clamp(b.width()))
+    });
+    match (process.terminal().unwrap_or(false), socket) {
+        (true, Some(path)) => Ok(Some(ConsolePlan::connect(path, size)?)),
+        (false, None) => Ok(None),
+        (true, None) => Err(PlanError::Terminal(
+            "process.terminal: true needs --console-socket (attaching rt's own terminal is not supported yet)",
+        )),
+        (false, Some(_)) => Err(PlanError::Terminal(
+            "--console-socket: process.terminal is false, so there is no terminal to send",
+        )),
     }
 }
 

@@ -467,7 +467,7 @@ impl Bundle {
         )
     }
 
-    fn remember(&self, id: &str) {
+    pub fn remember(&self, id: &str) {
         if id.is_empty() {
             return;
         }

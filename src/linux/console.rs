@@ -1,0 +1,161 @@
+//! The container's terminal (config.md `process.terminal`, runc's
+//! `--console-socket`): a pty from the container's own devpts, its master
+//! sent to the caller over a unix socket (SCM_RIGHTS), its slave the
+//! program's stdio, controlling terminal and /dev/console.
+
+use super::safepath::{Kind, PathError, Root, fd_path};
+use nix::fcntl::OFlag;
+use nix::mount::{MsFlags, mount};
+use nix::pty::{PtyMaster, posix_openpt, ptsname_r, unlockpt};
+use nix::sys::socket::{ControlMessage, MsgFlags, UnixAddr, sendmsg};
+use std::io::IoSlice;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConsoleError {
+    #[error("--console-socket {0}: {1}")]
+    Connect(PathBuf, std::io::Error),
+    #[error("console: {op}: {source}")]
+    Sys {
+        op: &'static str,
+        source: nix::Error,
+    },
+    #[error(transparent)]
+    Path(#[from] PathError),
+}
+
+fn sys(op: &'static str) -> impl FnOnce(nix::Error) -> ConsoleError {
+    move |source| ConsoleError::Sys { op, source }
+}
+
+/// The caller's socket, connected in the parent so a wrong path fails
+/// before anything is created.
+pub struct ConsolePlan {
+    socket: OwnedFd,
+    /// consoleSize as (rows, columns).
+    size: Option<(u16, u16)>,
+}
+
+impl ConsolePlan {
+    pub fn connect(path: &Path, size: Option<(u16, u16)>) -> Result<ConsolePlan, ConsoleError> {
+        let stream = connect_stream(path).map_err(|e| ConsoleError::Connect(path.into(), e))?;
+        Ok(ConsolePlan {
+            socket: OwnedFd::from(stream),
+            size,
+        })
+    }
+
+    /// The socket's descriptor, which the child must keep.
+    pub fn fd(&self) -> RawFd {
+        self.socket.as_raw_fd()
+    }
+
+    /// In the container, after pivot_root: allocates the pty, hands the
+    /// master to the caller and makes the slave the process's terminal.
+    pub fn setup(&self) -> Result<(), ConsoleError> {
+        let master = open_master()?;
+        let slave = open_slave(&master)?;
+        if let Some((rows, cols)) = self.size {
+            set_size(&slave, rows, cols)?;
+        }
+        let slave_name = ptsname_r(&master).map_err(sys("ptsname"))?;
+        send_master(&self.socket, &master)?;
+        drop(master);
+        bind_dev_console(Path::new(&slave_name))?;
+        make_controlling_terminal(&slave)
+    }
+}
+
+/// sun_path holds 108 bytes: a longer path is reached through its
+/// directory's descriptor under /proc/self/fd.
+fn connect_stream(path: &Path) -> std::io::Result<UnixStream> {
+    if path.as_os_str().len() < 100 {
+        return UnixStream::connect(path);
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().unwrap_or_default();
+    let dir = std::fs::File::open(dir)?;
+    UnixStream::connect(Path::new(&format!("/proc/self/fd/{}", dir.as_raw_fd())).join(name))
+}
+
+fn open_master() -> Result<PtyMaster, ConsoleError> {
+    // /dev/ptmx in the container: its devpts instance, not the host's.
+    let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
+        .map_err(sys("open /dev/ptmx"))?;
+    unlockpt(&master).map_err(sys("unlockpt"))?;
+    Ok(master)
+}
+
+/// The slave through the master (TIOCGPTPEER), never by a path someone
+/// could have replaced.
+fn open_slave(master: &PtyMaster) -> Result<OwnedFd, ConsoleError> {
+    let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
+    // SAFETY: TIOCGPTPEER takes open flags and returns a new descriptor.
+    let fd = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTPEER, flags) };
+    let fd = nix::errno::Errno::result(fd).map_err(sys("TIOCGPTPEER"))?;
+    // SAFETY: a new descriptor owned here.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn set_size(tty: &OwnedFd, rows: u16, cols: u16) -> Result<(), ConsoleError> {
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads a winsize that lives for the call.
+    let r = unsafe { libc::ioctl(tty.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
+    nix::errno::Errno::result(r)
+        .map(drop)
+        .map_err(sys("TIOCSWINSZ"))
+}
+
+/// runc's convention, which conmon and containerd read: the master with
+/// its name as the message.
+fn send_master(socket: &OwnedFd, master: &PtyMaster) -> Result<(), ConsoleError> {
+    let name = b"/dev/ptmx";
+    let fds = [master.as_raw_fd()];
+    sendmsg::<UnixAddr>(
+        socket.as_raw_fd(),
+        &[IoSlice::new(name)],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::MSG_NOSIGNAL,
+        None,
+    )
+    .map(drop)
+    .map_err(sys("send the pty master"))
+}
+
+/// /dev/console is the slave (runtime-linux.md), bound over a file made in
+/// the container's /dev.
+fn bind_dev_console(slave_name: &Path) -> Result<(), ConsoleError> {
+    let root = Root::open(Path::new("/"))?;
+    let target = root.ensure(Path::new("/dev/console"), Kind::File)?;
+    let source = root.open_at(slave_name, OFlag::O_PATH | OFlag::O_CLOEXEC)?;
+    mount(
+        Some(&fd_path(&source)),
+        &fd_path(&target),
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(sys("bind the pty to /dev/console"))
+}
+
+fn make_controlling_terminal(slave: &OwnedFd) -> Result<(), ConsoleError> {
+    // A new session has no controlling terminal yet; EPERM means this
+    // process already leads one, which is as good.
+    match nix::unistd::setsid() {
+        Ok(_) | Err(nix::Error::EPERM) => {}
+        Err(e) => return Err(sys("setsid")(e)),
+    }
+    // SAFETY: TIOCSCTTY takes an int argument.
+    let r = unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) };
+    nix::errno::Errno::result(r).map_err(sys("TIOCSCTTY"))?;
+    nix::unistd::dup2_stdin(slave).map_err(sys("dup2 the pty"))?;
+    nix::unistd::dup2_stdout(slave).map_err(sys("dup2 the pty"))?;
+    nix::unistd::dup2_stderr(slave).map_err(sys("dup2 the pty"))
+}
