@@ -7,6 +7,8 @@ use crate::outcome::R;
 mod cgroups;
 mod devices;
 mod errors;
+mod features;
+mod hooks;
 mod lifecycle;
 mod linux;
 mod mounts;
@@ -35,6 +37,8 @@ pub fn all() -> Vec<&'static Case> {
         linux::CASES,
         devices::CASES,
         cgroups::CASES,
+        hooks::CASES,
+        features::CASES,
         seccomp::CASES,
     ]
     .iter()
