@@ -71,6 +71,12 @@ impl Bundle {
 
 /// Parses config.json, naming the field that is wrong (e.g. `linux.namespaces[2].type`).
 pub fn read_config(path: &Path) -> Result<Spec, BundleError> {
+    read_json(path)
+}
+
+/// Parses a JSON file of the spec's (config.json, or `exec --process`'s
+/// process), naming the field that is wrong.
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, BundleError> {
     let file = File::open(path).map_err(|source| BundleError::ConfigOpen {
         path: path.to_path_buf(),
         source,

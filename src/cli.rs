@@ -70,6 +70,8 @@ pub enum Command {
     Spec(SpecArgs),
     /// Print the features rt implements (runtime-spec features.md) as JSON
     Features,
+    /// Run a new process in a created or running container
+    Exec(ExecArgs),
 }
 
 /// Options shared by `create` and `run`.
@@ -113,6 +115,59 @@ pub struct RunArgs {
     /// Keep the container's state after it exits
     #[arg(long)]
     pub keep: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ExecArgs {
+    pub id: String,
+    /// The program and its arguments (unless --process gives them)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+    /// A JSON file with the process to run (config.md "process")
+    #[arg(short, long)]
+    pub process: Option<PathBuf>,
+    /// Working directory in the container
+    #[arg(long)]
+    pub cwd: Option<PathBuf>,
+    /// Set an environment variable (KEY=VALUE)
+    #[arg(short, long)]
+    pub env: Vec<String>,
+    /// UID[:GID] to run as
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// An additional group ID
+    #[arg(short = 'g', long)]
+    pub additional_gids: Vec<u32>,
+    /// Add a capability to every set
+    #[arg(short, long)]
+    pub cap: Vec<String>,
+    /// Set no_new_privs for the process
+    #[arg(long)]
+    pub no_new_privs: bool,
+    /// Allocate a pseudo-terminal (needs --console-socket)
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Unix socket that receives the pty master
+    #[arg(long)]
+    pub console_socket: Option<PathBuf>,
+    /// Return once the process started instead of waiting for it
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Write the process's host PID to this file
+    #[arg(long)]
+    pub pid_file: Option<PathBuf>,
+    /// Pass this many extra file descriptors (3, 4, ...) to the process
+    #[arg(long, default_value_t = 0)]
+    pub preserve_fds: u32,
+    /// Exec even when the container is paused
+    #[arg(long)]
+    pub ignore_paused: bool,
+    /// AppArmor profile (not supported by rt yet: an error)
+    #[arg(long)]
+    pub apparmor: Option<String>,
+    /// SELinux label (not supported by rt yet: an error)
+    #[arg(long)]
+    pub process_label: Option<String>,
 }
 
 #[derive(Args, Debug)]

@@ -62,10 +62,13 @@ fn build(dir: &StateDir, id: &str, bundle: &Bundle, opts: &CreateOpts) -> Result
     record.status = Status::Created;
     record.own_pid_ns = plan.namespaces.creates(LinuxNamespaceType::Pid);
     record.cgroup_dirs = cgroup.keep().into_iter().map(|d| d.path).collect();
-    let saved = dir.save(&record).and_then(|()| match &opts.pid_file {
-        Some(path) => write_pid_file(path, pid),
-        None => Ok(()),
-    });
+    let saved = dir
+        .save_config(&bundle.spec)
+        .and_then(|()| dir.save(&record))
+        .and_then(|()| match &opts.pid_file {
+            Some(path) => write_pid_file(path, pid),
+            None => Ok(()),
+        });
     if let Err(e) = saved {
         let _ = super::delete::teardown(&record);
         return Err(e.into());
@@ -95,7 +98,10 @@ fn make_exec_fifo(path: &Path) -> Result<OwnedFd> {
 }
 
 /// Writes the PID atomically: callers poll for the file and read it at once.
-fn write_pid_file(path: &Path, pid: i32) -> std::result::Result<(), crate::state::StateError> {
+pub(super) fn write_pid_file(
+    path: &Path,
+    pid: i32,
+) -> std::result::Result<(), crate::state::StateError> {
     let io = |op| {
         move |source| crate::state::StateError::Io {
             op,

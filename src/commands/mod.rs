@@ -3,6 +3,7 @@
 
 mod create;
 mod delete;
+mod exec;
 mod features;
 mod kill;
 mod list;
@@ -43,6 +44,9 @@ pub enum Error {
     },
     #[error("{op}: {source}")]
     Sys { op: String, source: nix::Error },
+    /// A command-line argument that cannot work, named in the message.
+    #[error("{0}")]
+    Usage(String),
     /// A request the container's status does not allow; the texts are
     /// runc's, which containerd and podman match.
     #[error("{0}")]
@@ -67,6 +71,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::List(args) => list::run(&root, &args),
         Command::Spec(args) => spec::run(&args),
         Command::Features => features::run(),
+        Command::Exec(args) => exec::run(&root, &args),
     }
 }
 

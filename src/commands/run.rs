@@ -47,7 +47,7 @@ pub fn run(root: &Path, args: &RunArgs) -> Result<i32> {
 
 /// The container's init is rt's child: wait for it, passing every other
 /// signal on. The exit code is the program's, or 128 + the signal that killed it.
-fn forward_signals_until_exit(init: Pid) -> Result<i32> {
+pub(super) fn forward_signals_until_exit(init: Pid) -> Result<i32> {
     let all = SigSet::all();
     loop {
         let sig = next_signal(&all)?;

@@ -318,6 +318,12 @@ fn write_device_rule(dir: &Path, allow: bool, rule: &str) -> Result<(), CgroupEr
     std::fs::write(&file, rule).map_err(io_err("write", &file))
 }
 
+/// Moves `pid` into the cgroup directory `dir` (how `exec` joins a container).
+pub fn join(dir: &Path, pid: i32) -> Result<(), CgroupError> {
+    let procs = dir.join("cgroup.procs");
+    std::fs::write(&procs, pid.to_string()).map_err(io_err("write", &procs))
+}
+
 /// PIDs of every process in the container's cgroup.
 pub fn procs(dirs: &[PathBuf]) -> Vec<i32> {
     let Some(first) = dirs.first() else {

@@ -53,8 +53,9 @@ impl ConsolePlan {
     }
 
     /// In the container, after pivot_root: allocates the pty, hands the
-    /// master to the caller and makes the slave the process's terminal.
-    pub fn setup(&self) -> Result<(), ConsoleError> {
+    /// master to the caller and makes the slave the process's terminal
+    /// (and, for the container's init, its /dev/console).
+    pub fn setup(&self, dev_console: bool) -> Result<(), ConsoleError> {
         let master = open_master()?;
         let slave = open_slave(&master)?;
         if let Some((rows, cols)) = self.size {
@@ -63,7 +64,9 @@ impl ConsolePlan {
         let slave_name = ptsname_r(&master).map_err(sys("ptsname"))?;
         send_master(&self.socket, &master)?;
         drop(master);
-        bind_dev_console(Path::new(&slave_name))?;
+        if dev_console {
+            bind_dev_console(Path::new(&slave_name))?;
+        }
         make_controlling_terminal(&slave)
     }
 }

@@ -94,6 +94,33 @@ impl NamespacePlan {
         Ok(plan)
     }
 
+    /// Joins of every namespace of `kinds` that process `pid` is in: how
+    /// `exec` enters a running container.
+    pub fn join_process(
+        pid: i32,
+        kinds: impl Iterator<Item = LinuxNamespaceType>,
+    ) -> Result<NamespacePlan, NamespaceError> {
+        let mut plan = NamespacePlan {
+            joins: Vec::new(),
+            new: CloneFlags::empty(),
+            time_offsets: String::new(),
+        };
+        for kind in kinds {
+            let path = PathBuf::from(format!("/proc/{pid}/ns/{}", proc_name(kind)));
+            let fd = File::open(&path)
+                .map_err(|source| NamespaceError::Open {
+                    kind: kind.to_string(),
+                    path: path.clone(),
+                    source,
+                })?
+                .into();
+            plan.joins.push(Join { kind, path, fd });
+        }
+        plan.joins
+            .sort_by_key(|j| j.kind != LinuxNamespaceType::User);
+        Ok(plan)
+    }
+
     pub fn creates(&self, kind: LinuxNamespaceType) -> bool {
         self.new.contains(clone_flag(kind))
     }
@@ -132,6 +159,20 @@ impl NamespacePlan {
                 .map_err(NamespaceError::TimeOffsets)?;
         }
         Ok(())
+    }
+}
+
+/// The namespace's name under /proc/PID/ns.
+fn proc_name(kind: LinuxNamespaceType) -> &'static str {
+    match kind {
+        LinuxNamespaceType::Mount => "mnt",
+        LinuxNamespaceType::Cgroup => "cgroup",
+        LinuxNamespaceType::Uts => "uts",
+        LinuxNamespaceType::Ipc => "ipc",
+        LinuxNamespaceType::User => "user",
+        LinuxNamespaceType::Pid => "pid",
+        LinuxNamespaceType::Network => "net",
+        LinuxNamespaceType::Time => "time",
     }
 }
 

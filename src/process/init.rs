@@ -8,7 +8,7 @@
 //! mounts before the identity switch, capabilities after it, and
 //! no_new_privs last.
 
-use super::plan::InitPlan;
+use super::plan::{InitPlan, ProcessPlan};
 use super::protocol::{ChildEnd, ProtocolError, ToChild, ToParent};
 use crate::linux::capabilities::CapsError;
 use crate::linux::console::ConsoleError;
@@ -26,7 +26,7 @@ use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
-enum InitError {
+pub(super) enum InitError {
     #[error(transparent)]
     Protocol(#[from] ProtocolError),
     #[error("parent sent {0:?} out of turn")]
@@ -82,17 +82,17 @@ pub fn run(plan: &InitPlan, chan: ChildEnd, parent: Pid) -> ! {
     unsafe { libc::_exit(1) }
 }
 
-enum Never {}
+pub(super) enum Never {}
 
 fn enter_container(plan: &InitPlan, chan: &ChildEnd, parent: Pid) -> Result<Never, InitError> {
     close_inherited_fds(plan, chan)?;
     reset_signal_mask()?;
     die_with(Some(parent))?;
     expect(chan, |m| matches!(m, ToChild::Proceed))?;
-    if let Some(score) = plan.oom_score_adj {
+    if let Some(score) = plan.process.oom_score_adj {
         user::set_oom_score_adj(score)?;
     }
-    user::set_rlimits(&plan.rlimits)?;
+    user::set_rlimits(&plan.process.rlimits)?;
     plan.namespaces.enter()?;
     let in_userns = plan.namespaces.creates(LinuxNamespaceType::User);
     if in_userns {
@@ -128,8 +128,8 @@ fn become_init(plan: &InitPlan, chan: &ChildEnd, in_userns: bool) -> Result<Neve
     rootfs::enter(&plan.rootfs)?;
     // As runc: after pivot_root (the pty comes from the container's devpts)
     // and before the root turns read-only.
-    if let Some(console) = &plan.console {
-        console.setup()?;
+    if let Some(console) = &plan.process.console {
+        console.setup(true)?;
     }
     if let Some(name) = &plan.hostname {
         nix::unistd::sethostname(name).map_err(sys("sethostname"))?;
@@ -143,29 +143,13 @@ fn become_init(plan: &InitPlan, chan: &ChildEnd, in_userns: bool) -> Result<Neve
     if plan.new_keyring {
         user::join_new_session_keyring()?;
     }
-    let exe = find_executable(&plan.args[0], &plan.env)?;
-    make_cwd(&plan.cwd)?;
-    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(plan.umask));
-    // Without no_new_privs, loading a filter takes CAP_SYS_ADMIN: runc loads
-    // it here, still privileged, before the capabilities and user change.
-    if !plan.no_new_privs {
-        load_seccomp(plan)?;
-    }
-    plan.caps.apply_bounding()?;
-    user::switch_user(&plan.identity, !in_userns || setgroups_allowed())?;
-    plan.caps.apply_sets()?;
-    enter_cwd(&plan.cwd)?;
-    if plan.no_new_privs {
-        user::set_no_new_privs()?;
-    }
-    let program = Program::new(exe, &plan.args, &with_home(&plan.env, plan.identity.uid))?;
-    pass_preserved_fds(plan.preserve_fds)?;
+    let program = prepare_program(&plan.process, in_userns, true)?;
     exit_on_signals_while_waiting();
     nix::sys::prctl::set_pdeathsig(None).map_err(sys("prctl PR_SET_PDEATHSIG"))?;
     // With no_new_privs, as late as runc: only the Ready message, the fifo
     // read and execve remain for the profile to allow.
-    if plan.no_new_privs {
-        load_seccomp(plan)?;
+    if plan.process.no_new_privs {
+        load_seccomp(&plan.process)?;
     }
     chan.send(&ToParent::Ready)?;
     wait_for_start(plan.exec_fifo.as_raw_fd());
@@ -199,14 +183,44 @@ fn run_hooks_here(plan: &InitPlan, step: Step, status: Status) -> Result<(), Ini
     Ok(())
 }
 
-fn load_seccomp(plan: &InitPlan) -> Result<(), InitError> {
-    match &plan.seccomp {
+/// The process's own setup, shared with `exec`: everything from finding
+/// the program to dropping privileges, in runc's order. The working
+/// directory is made when missing only for a container's init, as runc.
+pub(super) fn prepare_program(
+    p: &ProcessPlan,
+    in_userns: bool,
+    make_missing_cwd: bool,
+) -> Result<Program, InitError> {
+    let exe = find_executable(&p.args[0], &p.env)?;
+    if make_missing_cwd {
+        make_cwd(&p.cwd)?;
+    }
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(p.umask));
+    // Without no_new_privs, loading a filter takes CAP_SYS_ADMIN: runc loads
+    // it here, still privileged, before the capabilities and user change.
+    if !p.no_new_privs {
+        load_seccomp(p)?;
+    }
+    p.caps.apply_bounding()?;
+    user::switch_user(&p.identity, !in_userns || setgroups_allowed())?;
+    p.caps.apply_sets()?;
+    enter_cwd(&p.cwd)?;
+    if p.no_new_privs {
+        user::set_no_new_privs()?;
+    }
+    let program = Program::new(exe, &p.args, &with_home(&p.env, p.identity.uid))?;
+    pass_preserved_fds(p.preserve_fds)?;
+    Ok(program)
+}
+
+pub(super) fn load_seccomp(p: &ProcessPlan) -> Result<(), InitError> {
+    match &p.seccomp {
         Some(filter) => Ok(filter.load()?),
         None => Ok(()),
     }
 }
 
-fn expect(chan: &ChildEnd, ok: fn(&ToChild) -> bool) -> Result<(), InitError> {
+pub(super) fn expect(chan: &ChildEnd, ok: fn(&ToChild) -> bool) -> Result<(), InitError> {
     match chan.recv()? {
         Some(m) if ok(&m) => Ok(()),
         other => Err(InitError::OutOfTurn(other)),
@@ -214,13 +228,13 @@ fn expect(chan: &ChildEnd, ok: fn(&ToChild) -> bool) -> Result<(), InitError> {
 }
 
 /// `rt run` blocks signals to forward them; the container must not inherit that.
-fn reset_signal_mask() -> Result<(), InitError> {
+pub(super) fn reset_signal_mask() -> Result<(), InitError> {
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None).map_err(sys("sigprocmask"))
 }
 
 /// Until `Ready`, the child dies with the rt that made it. With `parent`
 /// given, also checks that rt did not die before the death signal was set.
-fn die_with(parent: Option<Pid>) -> Result<(), InitError> {
+pub(super) fn die_with(parent: Option<Pid>) -> Result<(), InitError> {
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(sys("prctl PR_SET_PDEATHSIG"))?;
     if parent.is_some_and(|p| nix::unistd::getppid() != p) {
         // SAFETY: the parent is already gone; nobody is waiting for us.
@@ -230,20 +244,20 @@ fn die_with(parent: Option<Pid>) -> Result<(), InitError> {
 }
 
 /// Root of the new user namespace, where the mapping allows it.
-fn become_userns_root() {
+pub(super) fn become_userns_root() {
     let root_gid = nix::unistd::Gid::from_raw(0);
     let root_uid = nix::unistd::Uid::from_raw(0);
     let _ = nix::unistd::setresgid(root_gid, root_gid, root_gid);
     let _ = nix::unistd::setresuid(root_uid, root_uid, root_uid);
 }
 
-fn setgroups_allowed() -> bool {
+pub(super) fn setgroups_allowed() -> bool {
     std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "allow")
 }
 
 /// fork, except that the new process is the caller's sibling: a child of rt,
 /// which can then wait for the container's init directly.
-fn clone_parent() -> nix::Result<i32> {
+pub(super) fn clone_parent() -> nix::Result<i32> {
     // SAFETY: clone with a null stack behaves like fork; rt is single-threaded.
     let r = unsafe {
         libc::syscall(
@@ -332,11 +346,22 @@ fn with_home(env: &[String], uid: u32) -> Vec<String> {
 /// inherited state-directory lock would block every later command.
 fn close_inherited_fds(plan: &InitPlan, chan: &ChildEnd) -> Result<(), InitError> {
     let mut keep: Vec<i32> = plan.namespaces.fds().collect();
-    keep.extend([chan.raw_fd(), plan.exec_fifo.as_raw_fd()]);
+    keep.push(plan.exec_fifo.as_raw_fd());
+    close_fds_except(keep, &plan.process, chan)
+}
+
+/// Closes all but stdio, the preserved fds, the channel, the log file, the
+/// console socket and `keep`.
+pub(super) fn close_fds_except(
+    mut keep: Vec<i32>,
+    process: &ProcessPlan,
+    chan: &ChildEnd,
+) -> Result<(), InitError> {
+    keep.push(chan.raw_fd());
     keep.extend(crate::logging::file_fd());
-    keep.extend(plan.console.as_ref().map(|c| c.fd()));
+    keep.extend(process.console.as_ref().map(|c| c.fd()));
     keep.sort_unstable();
-    let mut low = 3 + plan.preserve_fds;
+    let mut low = 3 + process.preserve_fds;
     for fd in keep.into_iter().map(|fd| fd as u32) {
         if fd > low {
             close_range(low, fd - 1, 0)?;
@@ -409,7 +434,7 @@ fn wait_for_start(fifo: i32) {
 
 /// The program with its arguments and environment as execve takes them,
 /// built before `Ready` so that a NUL byte is reported to `create`.
-struct Program {
+pub(super) struct Program {
     exe: CString,
     args: Vec<CString>,
     env: Vec<CString>,
@@ -431,7 +456,7 @@ impl Program {
         })
     }
 
-    fn exec(&self) -> ! {
+    pub(super) fn exec(&self) -> ! {
         let err = nix::unistd::execve(&self.exe, &self.args, &self.env).unwrap_err();
         // The parent is gone by now: the program's stderr is the only place left.
         eprintln!("rt: exec {:?}: {err}", self.exe);

@@ -10,9 +10,9 @@ use crate::linux::rootfs::{RootfsError, RootfsPlan};
 use crate::linux::seccomp::{SeccompError, SeccompPlan};
 use crate::linux::user::Identity;
 use crate::state::Record;
-use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, PosixRlimit};
+use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, LinuxSeccomp, PosixRlimit, Process};
 use std::os::fd::OwnedFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
@@ -34,9 +34,8 @@ pub enum PlanError {
     PreserveFds(u32, i32),
 }
 
-pub struct InitPlan {
-    pub namespaces: NamespacePlan,
-    pub rootfs: RootfsPlan,
+/// The process to run, shared by a container's init and `exec`.
+pub struct ProcessPlan {
     pub caps: CapPlan,
     pub identity: Identity,
     pub umask: u32,
@@ -44,18 +43,54 @@ pub struct InitPlan {
     pub oom_score_adj: Option<i32>,
     pub no_new_privs: bool,
     pub seccomp: Option<SeccompPlan>,
-    pub hostname: Option<String>,
-    pub domainname: Option<String>,
-    pub sysctl: Vec<(String, String)>,
     pub args: Vec<String>,
     pub env: Vec<String>,
     pub cwd: PathBuf,
-    pub new_keyring: bool,
     pub preserve_fds: u32,
-    /// uid_map and gid_map contents for a new user namespace.
-    pub id_maps: Option<(String, String)>,
     /// The caller's console socket when process.terminal is true.
     pub console: Option<ConsolePlan>,
+}
+
+impl ProcessPlan {
+    pub fn new(
+        process: &Process,
+        seccomp: Option<&LinuxSeccomp>,
+        console_socket: Option<&Path>,
+        preserve_fds: u32,
+    ) -> Result<ProcessPlan, PlanError> {
+        check_preserved_fds(preserve_fds)?;
+        let user = process.user();
+        Ok(ProcessPlan {
+            caps: CapPlan::new(process.capabilities().as_ref())?,
+            identity: Identity {
+                uid: user.uid(),
+                gid: user.gid(),
+                additional_gids: user.additional_gids().clone().unwrap_or_default(),
+            },
+            umask: user.umask().unwrap_or(0o022),
+            rlimits: process.rlimits().clone().unwrap_or_default(),
+            oom_score_adj: process.oom_score_adj(),
+            no_new_privs: process.no_new_privileges().unwrap_or(false),
+            seccomp: seccomp.map(SeccompPlan::new).transpose()?,
+            args: process.args().clone().unwrap_or_default(),
+            env: process.env().clone().unwrap_or_default(),
+            cwd: process.cwd().clone(),
+            preserve_fds,
+            console: console_plan(process, console_socket)?,
+        })
+    }
+}
+
+pub struct InitPlan {
+    pub namespaces: NamespacePlan,
+    pub rootfs: RootfsPlan,
+    pub process: ProcessPlan,
+    pub hostname: Option<String>,
+    pub domainname: Option<String>,
+    pub sysctl: Vec<(String, String)>,
+    pub new_keyring: bool,
+    /// uid_map and gid_map contents for a new user namespace.
+    pub id_maps: Option<(String, String)>,
     /// The exec fifo, opened read-write: the child blocks reading it until
     /// `start` writes a byte.
     pub exec_fifo: OwnedFd,
@@ -92,33 +127,21 @@ impl InitPlan {
         }) {
             return Err(PlanError::Sysctl(bad.clone()));
         }
-        check_preserved_fds(opts.preserve_fds)?;
-        let console = console_plan(process, opts.console_socket.as_deref())?;
-        let user = process.user();
+        let process = ProcessPlan::new(
+            process,
+            linux.seccomp().as_ref(),
+            opts.console_socket.as_deref(),
+            opts.preserve_fds,
+        )?;
         Ok(InitPlan {
             namespaces,
             rootfs: RootfsPlan::new(&bundle.dir, &bundle.rootfs, spec, opts.no_pivot)?,
-            caps: CapPlan::new(process.capabilities().as_ref())?,
-            identity: Identity {
-                uid: user.uid(),
-                gid: user.gid(),
-                additional_gids: user.additional_gids().clone().unwrap_or_default(),
-            },
-            umask: user.umask().unwrap_or(0o022),
-            rlimits: process.rlimits().clone().unwrap_or_default(),
-            oom_score_adj: process.oom_score_adj(),
-            no_new_privs: process.no_new_privileges().unwrap_or(false),
-            seccomp: linux.seccomp().as_ref().map(SeccompPlan::new).transpose()?,
+            process,
             hostname: spec.hostname().clone(),
             domainname: spec.domainname().clone(),
             sysctl,
-            args: process.args().clone().unwrap_or_default(),
-            env: process.env().clone().unwrap_or_default(),
-            cwd: process.cwd().clone(),
             new_keyring: !opts.no_new_keyring,
-            preserve_fds: opts.preserve_fds,
             id_maps,
-            console,
             exec_fifo,
             hooks: None,
         })
@@ -128,8 +151,8 @@ impl InitPlan {
 /// runc's rules: a terminal needs a socket to send it to, and a socket
 /// needs a terminal to send.
 fn console_plan(
-    process: &oci_spec::runtime::Process,
-    socket: Option<&std::path::Path>,
+    process: &Process,
+    socket: Option<&Path>,
 ) -> Result<Option<ConsolePlan>, PlanError> {
     let size = process.console_size().as_ref().map(|b| {
         let clamp = |n: u64| u16::try_from(n).unwrap_or(u16::MAX);

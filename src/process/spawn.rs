@@ -2,10 +2,11 @@
 //! cgroups, write its id maps, and wait until it reports `Ready`. On any
 //! failure every process made is killed and reaped before returning.
 
+use super::exec::{self, ExecPlan};
 use super::init;
 use super::plan::InitPlan;
-use super::protocol::{self, ParentEnd, ProtocolError, ToChild, ToParent};
-use crate::linux::cgroups::{CgroupError, NewCgroup};
+use super::protocol::{self, Message, ParentEnd, ProtocolError, ToChild, ToParent};
+use crate::linux::cgroups::{self, CgroupError, NewCgroup};
 use crate::linux::hooks::{self, HookError, Step};
 use crate::state::{StateJson, Status};
 use nix::sys::signal::{Signal, kill};
@@ -114,6 +115,57 @@ fn run_runtime_hooks(plan: &InitPlan, pid: i32) -> Result<(), SpawnError> {
         hooks::run(step, record.hooks.as_ref(), &state)?;
     }
     Ok(())
+}
+
+/// Forks the child of `rt exec`, puts it in the container's cgroups and
+/// waits until the program replaced it; returns the program's host PID.
+pub fn spawn_exec(plan: &ExecPlan) -> Result<i32, SpawnError> {
+    let (parent_end, child_end) = protocol::channel()?;
+    let parent_pid = nix::unistd::getpid();
+    // SAFETY: rt is single-threaded, so the child may run any code.
+    match unsafe { fork() }.map_err(SpawnError::Fork)? {
+        ForkResult::Child => {
+            drop(parent_end);
+            exec::run(plan, child_end, parent_pid)
+        }
+        ForkResult::Parent { child } => {
+            drop(child_end);
+            let mut guard = Children(vec![child]);
+            for dir in &plan.cgroup_dirs {
+                cgroups::join(dir, child.as_raw())?;
+            }
+            parent_end.send(&ToChild::Proceed)?;
+            let pid = drive_exec(&parent_end, child, &mut guard)?;
+            guard.0.clear();
+            Ok(pid)
+        }
+    }
+}
+
+fn drive_exec(chan: &ParentEnd, child: Pid, guard: &mut Children) -> Result<i32, SpawnError> {
+    let mut init = None;
+    loop {
+        match chan.recv()? {
+            Some(ToParent::InitPid { pid }) => {
+                if pid != child.as_raw() {
+                    guard.0.push(Pid::from_raw(pid));
+                    let _ = waitpid(child, None);
+                    guard.0.retain(|p| *p != child);
+                }
+                init = Some(pid);
+            }
+            Some(ToParent::Ready) => break,
+            Some(ToParent::Failed { error }) => return Err(SpawnError::Child(error)),
+            Some(other) => return Err(SpawnError::OutOfTurn(other.name())),
+            None => return Err(SpawnError::ChildDied(guard.reap_status())),
+        }
+    }
+    // The channel is close-on-exec: end-of-file means execve succeeded.
+    match chan.recv()? {
+        None => init.ok_or(SpawnError::OutOfTurn("Ready")),
+        Some(ToParent::Failed { error }) => Err(SpawnError::Child(error)),
+        Some(other) => Err(SpawnError::OutOfTurn(other.name())),
+    }
 }
 
 fn write_id_maps(pid: i32, maps: Option<&(String, String)>) -> Result<(), SpawnError> {

@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 
 const STATE_FILE: &str = "state.json";
 const EXEC_FIFO: &str = "exec.fifo";
+const CONFIG_FILE: &str = "config.json";
 const MAX_ID_LEN: usize = 1024;
 
 #[derive(Debug, thiserror::Error)]
@@ -231,6 +232,20 @@ impl StateDir {
         let mut f = File::create(&tmp).map_err(io_err("create", &tmp))?;
         f.write_all(&data).map_err(io_err("write", &tmp))?;
         std::fs::rename(&tmp, &path).map_err(io_err("rename", &path))
+    }
+
+    /// Keeps the config the container was created from: `exec` starts its
+    /// processes from it, whatever happened to the bundle's config.json since.
+    pub fn save_config(&self, spec: &oci_spec::runtime::Spec) -> Result<(), StateError> {
+        let path = self.dir.join(CONFIG_FILE);
+        let data = serde_json::to_vec(spec).expect("spec serializes");
+        std::fs::write(&path, data).map_err(io_err("write", &path))
+    }
+
+    pub fn load_config(&self) -> Result<oci_spec::runtime::Spec, StateError> {
+        let path = self.dir.join(CONFIG_FILE);
+        let data = std::fs::read(&path).map_err(io_err("read", &path))?;
+        serde_json::from_slice(&data).map_err(|source| StateError::Corrupt { path, source })
     }
 
     /// Removes the directory and everything in it.

@@ -1,0 +1,173 @@
+//! `rt exec`: run another process in a created or running container, as
+//! runc does: the process comes from `--process` or from the container's own
+//! config with the command line's changes; it joins every namespace and
+//! cgroup of the container.
+
+use super::run::forward_signals_until_exit;
+use super::{Error, Result};
+use crate::bundle::read_json;
+use crate::cli::ExecArgs;
+use crate::linux::namespaces::NamespacePlan;
+use crate::process::{ExecPlan, PlanError, ProcessPlan, spawn_exec};
+use crate::state::{StateDir, Status};
+use nix::sys::signal::{SigSet, SigmaskHow, sigprocmask};
+use nix::unistd::Pid;
+use oci_spec::runtime::{Capability, Process, Spec};
+use std::path::Path;
+use std::str::FromStr;
+
+pub fn run(root: &Path, args: &ExecArgs) -> Result<i32> {
+    reject_unsupported(args)?;
+    let dir = StateDir::open(root, &args.id)?;
+    let record = dir.load()?;
+    match record.live_status() {
+        Status::Created | Status::Running => {}
+        Status::Stopped => return refused("cannot exec in a stopped container"),
+        Status::Creating => return refused("cannot exec in a container that is being created"),
+    }
+    let spec = dir.load_config()?;
+    let process = process_for(args, &spec)?;
+    let kinds = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .into_iter()
+        .flatten()
+        .map(|ns| ns.typ());
+    let plan = ExecPlan {
+        namespaces: NamespacePlan::join_process(record.pid, kinds).map_err(PlanError::from)?,
+        process: ProcessPlan::new(
+            &process,
+            spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()),
+            args.console_socket.as_deref(),
+            args.preserve_fds,
+        )?,
+        cgroup_dirs: record.cgroup_dirs.clone(),
+    };
+    // Other commands may run on the container while the process does.
+    drop(dir);
+    if !args.detach {
+        // Blocked before the fork so that no signal for the process is lost.
+        sigprocmask(SigmaskHow::SIG_BLOCK, Some(&SigSet::all()), None).map_err(|source| {
+            Error::Sys {
+                op: "sigprocmask".into(),
+                source,
+            }
+        })?;
+    }
+    let pid = spawn_exec(&plan)?;
+    if let Some(path) = &args.pid_file {
+        super::create::write_pid_file(path, pid)?;
+    }
+    if args.detach {
+        return Ok(0);
+    }
+    forward_signals_until_exit(Pid::from_raw(pid))
+}
+
+fn reject_unsupported(args: &ExecArgs) -> Result<()> {
+    let unsupported = |what: &str| Err(invalid(what, "is not supported by rt yet"));
+    if args.apparmor.is_some() {
+        return unsupported("--apparmor");
+    }
+    if args.process_label.is_some() {
+        return unsupported("--process-label");
+    }
+    Ok(())
+}
+
+/// `--process FILE` as it is, or the container's process with the command
+/// line's changes (runc's `exec` semantics).
+fn process_for(args: &ExecArgs, spec: &Spec) -> Result<Process> {
+    let mut p = match &args.process {
+        Some(path) => read_json::<Process>(path)?,
+        None => {
+            if args.command.is_empty() {
+                return Err(invalid("args", "give a command or --process"));
+            }
+            let mut p = spec.process().clone().unwrap_or_default();
+            p.set_args(Some(args.command.clone()));
+            p.set_terminal(Some(args.tty));
+            p.set_console_size(None);
+            p
+        }
+    };
+    if p.args().as_ref().is_none_or(|a| a.is_empty()) {
+        return Err(invalid("process.args", "must name a program to run"));
+    }
+    apply_overrides(args, &mut p)?;
+    if !p.cwd().is_absolute() {
+        return Err(invalid("process.cwd", "must be an absolute path"));
+    }
+    Ok(p)
+}
+
+fn apply_overrides(args: &ExecArgs, p: &mut Process) -> Result<()> {
+    if !args.env.is_empty() {
+        let mut env = p.env().clone().unwrap_or_default();
+        env.extend(args.env.iter().cloned());
+        p.set_env(Some(env));
+    }
+    if let Some(cwd) = &args.cwd {
+        p.set_cwd(cwd.clone());
+    }
+    let mut user = p.user().clone();
+    if let Some(spec) = &args.user {
+        let (uid, gid) = parse_user(spec)?;
+        user.set_uid(uid);
+        if let Some(gid) = gid {
+            user.set_gid(gid);
+        }
+    }
+    if !args.additional_gids.is_empty() {
+        user.set_additional_gids(Some(args.additional_gids.clone()));
+    }
+    p.set_user(user);
+    if args.no_new_privs {
+        p.set_no_new_privileges(Some(true));
+    }
+    add_caps(&args.cap, p)
+}
+
+/// `--cap` adds to the bounding, effective and permitted sets, as runc.
+fn add_caps(names: &[String], p: &mut Process) -> Result<()> {
+    if names.is_empty() {
+        return Ok(());
+    }
+    let mut caps = p.capabilities().clone().unwrap_or_default();
+    for name in names {
+        let cap = Capability::from_str(name.trim_start_matches("CAP_"))
+            .map_err(|_| invalid("--cap", format!("unknown capability {name:?}")))?;
+        let mut bounding = caps.bounding().clone().unwrap_or_default();
+        let mut effective = caps.effective().clone().unwrap_or_default();
+        let mut permitted = caps.permitted().clone().unwrap_or_default();
+        bounding.insert(cap);
+        effective.insert(cap);
+        permitted.insert(cap);
+        caps.set_bounding(Some(bounding));
+        caps.set_effective(Some(effective));
+        caps.set_permitted(Some(permitted));
+    }
+    p.set_capabilities(Some(caps));
+    Ok(())
+}
+
+/// `UID[:GID]`, numeric as in runc.
+fn parse_user(spec: &str) -> Result<(u32, Option<u32>)> {
+    let bad = || invalid("--user", format!("{spec:?} is not UID[:GID]"));
+    let (uid, gid) = match spec.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (spec, None),
+    };
+    let uid = uid.parse().map_err(|_| bad())?;
+    let gid = gid.map(|g| g.parse().map_err(|_| bad())).transpose()?;
+    Ok((uid, gid))
+}
+
+fn invalid(field: &str, message: impl Into<String>) -> Error {
+    Error::Usage(format!("exec: {field}: {}", message.into()))
+}
+
+fn refused<T>(msg: &str) -> Result<T> {
+    Err(Error::Refused(msg.to_string()))
+}
