@@ -17,6 +17,9 @@
 # host. The wrapper alone is measured too and subtracted in the "net" column.
 # Each runtime gets its own state root in a temp dir and its own cgroup
 # /rt-bench/<runtime>; everything is removed at the end, also on failure.
+#
+# rt-bundle (pulling an image into a bundle, against skopeo + umoci) has its
+# own benchmark: hack/bench-bundle.sh.
 set -euo pipefail
 # shellcheck source=hack/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"

@@ -16,7 +16,7 @@ packages=(
 	jq hyperfine time
 	iproute2 util-linux mount
 	shellcheck
-	docker-registry skopeo apache2-utils openssl # rt-bundle's tests
+	docker-registry skopeo apache2-utils openssl umoci # rt-bundle's tests and hack/bench-bundle.sh
 )
 
 missing=()
