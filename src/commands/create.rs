@@ -54,6 +54,9 @@ fn build(dir: &StateDir, id: &str, bundle: &Bundle, opts: &CreateOpts) -> Result
         .and_then(|r| r.devices().clone())
         .unwrap_or_default();
     cgroup.apply_devices(&device_rules, &plan.rootfs.device_numbers())?;
+    if let Some(res) = linux.resources() {
+        crate::linux::resources::apply(&cgroup.dirs, res)?;
+    }
     plan.rootfs.set_cgroup_dirs(cgroup.dirs.clone());
     let pid = spawn(&plan, &cgroup)?;
     crate::logging::debug(&format!("container {id}: init pid {pid} waits for start"));

@@ -21,6 +21,7 @@ pub fn start_container(dir: &StateDir, record: &mut Record) -> Result<()> {
         Status::Created => {}
         Status::Running => return refused("cannot start an already running container"),
         Status::Stopped => return refused("cannot start a container that has stopped"),
+        Status::Paused => return refused("cannot start a paused container"),
         Status::Creating => return refused("cannot start a container that is still being created"),
     }
     let fifo = dir.exec_fifo();

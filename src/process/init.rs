@@ -153,8 +153,20 @@ fn become_init(plan: &InitPlan, chan: &ChildEnd, in_userns: bool) -> Result<Neve
     }
     chan.send(&ToParent::Ready)?;
     wait_for_start(plan.exec_fifo.as_raw_fd());
-    run_hooks_here(plan, Step::StartContainer, Status::Created)?;
+    if let Err(e) = run_hooks_here(plan, Step::StartContainer, Status::Created) {
+        report_start_failure(plan, &e);
+        return Err(e);
+    }
     program.exec()
+}
+
+/// Tells a waiting `start` why the program will not run.
+fn report_start_failure(plan: &InitPlan, err: &InitError) {
+    if let Some(fifo) = &plan.start_fifo {
+        let msg = err.to_string();
+        // SAFETY: writes `msg`'s bytes; a short write only shortens the message.
+        unsafe { libc::write(fifo.as_raw_fd(), msg.as_ptr().cast(), msg.len()) };
+    }
 }
 
 /// runtime.md steps 3-5, between the mounts and pivot_root: the parent runs
@@ -347,6 +359,7 @@ fn with_home(env: &[String], uid: u32) -> Vec<String> {
 fn close_inherited_fds(plan: &InitPlan, chan: &ChildEnd) -> Result<(), InitError> {
     let mut keep: Vec<i32> = plan.namespaces.fds().collect();
     keep.push(plan.exec_fifo.as_raw_fd());
+    keep.extend(plan.start_fifo.as_ref().map(|f| f.as_raw_fd()));
     close_fds_except(keep, &plan.process, chan)
 }
 

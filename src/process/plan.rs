@@ -94,6 +94,10 @@ pub struct InitPlan {
     /// The exec fifo, opened read-write: the child blocks reading it until
     /// `start` writes a byte.
     pub exec_fifo: OwnedFd,
+    /// With startContainer or poststart hooks: a fifo, open read-write, that
+    /// init closes by its execve or writes a failure to, which `start`
+    /// reads to know the program runs (or why it does not).
+    pub start_fifo: Option<OwnedFd>,
     /// The container's record (without its PID yet) when the config has
     /// hooks: their state JSON is made from it.
     pub hooks: Option<Record>,
@@ -143,6 +147,7 @@ impl InitPlan {
             new_keyring: !opts.no_new_keyring,
             id_maps,
             exec_fifo,
+            start_fifo: None,
             hooks: None,
         })
     }

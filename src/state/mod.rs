@@ -55,7 +55,8 @@ fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -
     }
 }
 
-/// The spec's statuses (runtime.md "State").
+/// The spec's statuses (runtime.md "State"), and runc's `paused` (the
+/// spec lets a runtime add statuses).
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
@@ -63,6 +64,7 @@ pub enum Status {
     Created,
     Running,
     Stopped,
+    Paused,
 }
 
 impl std::fmt::Display for Status {
@@ -72,6 +74,7 @@ impl std::fmt::Display for Status {
             Status::Created => "created",
             Status::Running => "running",
             Status::Stopped => "stopped",
+            Status::Paused => "paused",
         })
     }
 }
@@ -83,7 +86,8 @@ pub struct Record {
     pub pid: i32,
     /// Start time of `pid` (clock ticks since boot), against PID reuse.
     pub pid_start: u64,
-    /// `created` until `start` has released the program, then `running`.
+    /// `created` until `start` has released the program, then `running`
+    /// (`paused` between `pause` and `resume`).
     pub status: Status,
     pub bundle: PathBuf,
     pub rootfs: PathBuf,
