@@ -32,6 +32,8 @@ pub enum BundleError {
     Hooks(#[from] crate::linux::hooks::HookError),
     #[error("config.json: {0}")]
     DeviceRules(#[from] crate::linux::devrules::DevRuleError),
+    #[error("config.json: {0}")]
+    Resources(#[from] crate::linux::resources::ResourceError),
     #[error("config.json: {field}: {path}: {source}")]
     Rootfs {
         field: &'static str,
@@ -124,6 +126,9 @@ fn validate(spec: &Spec) -> Result<(), BundleError> {
     let device_rules = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
     if let Some(rules) = device_rules.and_then(|r| r.devices().as_deref()) {
         crate::linux::devrules::check_v1(rules)?;
+    }
+    if let Some(res) = device_rules {
+        crate::linux::resources::validate(res)?;
     }
     reject_unsupported(spec)
 }
@@ -244,22 +249,6 @@ fn reject_unsupported(spec: &Spec) -> Result<(), BundleError> {
     ];
     if let Some((field, _)) = linux_fields.iter().find(|(_, set)| *set) {
         return Err(unsupported(field));
-    }
-    if let Some(res) = linux.resources() {
-        let only_devices = res.memory().is_none()
-            && res.cpu().is_none()
-            && res.pids().is_none()
-            && res.block_io().is_none()
-            && res.hugepage_limits().as_ref().is_none_or(|h| h.is_empty())
-            && res.network().is_none()
-            && res.rdma().is_none()
-            && res.unified().as_ref().is_none_or(|u| u.is_empty());
-        if !only_devices {
-            return Err(invalid(
-                "linux.resources",
-                "only resources.devices is supported by rt yet",
-            ));
-        }
     }
     Ok(())
 }

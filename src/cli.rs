@@ -70,6 +70,14 @@ pub enum Command {
     Spec(SpecArgs),
     /// Print the features rt implements (runtime-spec features.md) as JSON
     Features,
+    /// Change the resource limits of a created, running or paused container
+    Update(UpdateArgs),
+    /// Freeze every process of the container
+    Pause { id: String },
+    /// Thaw a paused container
+    Resume { id: String },
+    /// List the container's processes (ps output, or a JSON array of PIDs)
+    Ps(PsArgs),
     /// Run a new process in a created or running container
     Exec(ExecArgs),
 }
@@ -168,6 +176,75 @@ pub struct ExecArgs {
     /// SELinux label (not supported by rt yet: an error)
     #[arg(long)]
     pub process_label: Option<String>,
+}
+
+/// runc's `update` flags; `--resources` (the spec's linux.resources JSON)
+/// replaces all of them.
+#[derive(Args, Debug)]
+pub struct UpdateArgs {
+    pub id: String,
+    /// File with the resources to set (linux.resources JSON), or - for stdin
+    #[arg(short, long)]
+    pub resources: Option<PathBuf>,
+    /// Block IO weight (10 to 1000)
+    #[arg(long)]
+    pub blkio_weight: Option<u16>,
+    /// CPU CFS period (microseconds)
+    #[arg(long)]
+    pub cpu_period: Option<u64>,
+    /// CPU CFS quota (microseconds per period, -1 for none)
+    #[arg(long, allow_hyphen_values = true)]
+    pub cpu_quota: Option<i64>,
+    /// CPU shares (relative weight)
+    #[arg(long, visible_alias = "cpu-shares")]
+    pub cpu_share: Option<u64>,
+    /// CPU realtime period (microseconds)
+    #[arg(long)]
+    pub cpu_rt_period: Option<u64>,
+    /// CPU realtime runtime (microseconds per period)
+    #[arg(long, allow_hyphen_values = true)]
+    pub cpu_rt_runtime: Option<i64>,
+    /// CPUs to run on (0-3,7)
+    #[arg(long)]
+    pub cpuset_cpus: Option<String>,
+    /// Memory nodes to use (0-3,7)
+    #[arg(long)]
+    pub cpuset_mems: Option<String>,
+    /// Memory limit (bytes, or with a k, m, g or t suffix; -1 for none)
+    #[arg(long, allow_hyphen_values = true)]
+    pub memory: Option<String>,
+    /// Memory reservation, the soft limit
+    #[arg(long, allow_hyphen_values = true)]
+    pub memory_reservation: Option<String>,
+    /// Memory plus swap limit (-1 for unlimited swap)
+    #[arg(long, allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// Kernel memory limit (ignored, as by runc 1.1)
+    #[arg(long, allow_hyphen_values = true)]
+    pub kernel_memory: Option<String>,
+    /// Kernel TCP buffer memory limit (cgroup v1 only)
+    #[arg(long, allow_hyphen_values = true)]
+    pub kernel_memory_tcp: Option<String>,
+    /// Maximum number of tasks (-1 for none)
+    #[arg(long, allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+    /// Intel RDT L3 cache schema (not supported by rt: an error)
+    #[arg(long)]
+    pub l3_cache_schema: Option<String>,
+    /// Intel RDT memory bandwidth schema (not supported by rt: an error)
+    #[arg(long)]
+    pub mem_bw_schema: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct PsArgs {
+    /// Output format: ps's table, or a JSON array of host PIDs
+    #[arg(short, long, value_enum, default_value_t = ListFormat::Table)]
+    pub format: ListFormat,
+    pub id: String,
+    /// Options for ps (default -ef)
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub ps_args: Vec<String>,
 }
 
 #[derive(Args, Debug)]

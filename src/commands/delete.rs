@@ -3,8 +3,8 @@
 
 use super::{Error, Result};
 use crate::cli::DeleteArgs;
-use crate::linux::cgroups;
 use crate::linux::hooks::{self, Step};
+use crate::linux::{cgroups, freezer};
 use crate::state::{Pidfd, Record, StateDir, StateError, StateJson, Status};
 use std::path::Path;
 
@@ -51,6 +51,10 @@ pub fn run_poststop_hooks(record: &Record) {
 
 /// Kills whatever of the container still runs and removes its cgroups.
 pub fn teardown(record: &Record) -> Result<()> {
+    // A paused container's processes must be thawed to die.
+    if record.status == Status::Paused {
+        freezer::thaw(&cgroups::dirs_of(&record.cgroup_dirs)?)?;
+    }
     if let Some(init) = Pidfd::open(record.pid, record.pid_start) {
         let _ = init.signal(libc::SIGKILL);
         init.wait_exit(5000);

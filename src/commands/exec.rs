@@ -22,6 +22,10 @@ pub fn run(root: &Path, args: &ExecArgs) -> Result<i32> {
     let record = dir.load()?;
     match record.live_status() {
         Status::Created | Status::Running => {}
+        Status::Paused if args.ignore_paused => {}
+        Status::Paused => {
+            return refused("cannot exec in a paused container (use --ignore-paused to override)");
+        }
         Status::Stopped => return refused("cannot exec in a stopped container"),
         Status::Creating => return refused("cannot exec in a container that is being created"),
     }

@@ -3,7 +3,7 @@
 
 use super::{Error, Result};
 use crate::cli::KillArgs;
-use crate::linux::{cgroups, signals};
+use crate::linux::{cgroups, freezer, signals};
 use crate::state::{self, Pidfd, Status};
 use std::path::Path;
 
@@ -13,15 +13,23 @@ pub fn run(root: &Path, args: &KillArgs) -> Result<i32> {
     // as such whatever the signal.
     let record = state::read_record(root, &args.id)?.ok_or_else(not_running)?;
     let sig = signals::parse(&args.signal)?;
-    if !matches!(record.live_status(), Status::Created | Status::Running) {
+    let status = record.live_status();
+    if !matches!(status, Status::Created | Status::Running | Status::Paused) {
         return Err(not_running());
     }
+    // A frozen process dies only once thawed (cgroup v1): as runc, SIGKILL
+    // to a paused container thaws it; other signals wait for `resume`.
+    let thaw_after = || match status == Status::Paused && sig == libc::SIGKILL {
+        true => freezer::thaw(&cgroups::dirs_of(&record.cgroup_dirs)?).map_err(Error::from),
+        false => Ok(()),
+    };
     if args.all {
         for pid in cgroups::procs(&record.cgroup_dirs) {
             // SAFETY: kill takes no pointers; a process that exited meanwhile
             // needs no signal, so the result does not matter.
             unsafe { libc::kill(pid, sig) };
         }
+        thaw_after()?;
         return Ok(0);
     }
     let pidfd = Pidfd::open(record.pid, record.pid_start).ok_or_else(not_running)?;
@@ -32,5 +40,6 @@ pub fn run(root: &Path, args: &KillArgs) -> Result<i32> {
             source,
         },
     })?;
+    thaw_after()?;
     Ok(0)
 }

@@ -7,10 +7,14 @@ mod exec;
 mod features;
 mod kill;
 mod list;
+mod pause;
+mod ps;
+mod resume;
 mod run;
 mod spec;
 mod start;
 mod state;
+mod update;
 
 use crate::bundle::BundleError;
 use crate::cli::{Cli, Command, GlobalOpts};
@@ -34,6 +38,10 @@ pub enum Error {
     Cgroup(#[from] CgroupError),
     #[error(transparent)]
     Signal(#[from] SignalError),
+    #[error(transparent)]
+    Resource(#[from] crate::linux::resources::ResourceError),
+    #[error(transparent)]
+    Freeze(#[from] crate::linux::freezer::FreezeError),
     #[error(transparent)]
     Hook(#[from] crate::linux::hooks::HookError),
     #[error("{op} {path}: {source}")]
@@ -71,6 +79,10 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::List(args) => list::run(&root, &args),
         Command::Spec(args) => spec::run(&args),
         Command::Features => features::run(),
+        Command::Update(args) => update::run(&root, &args),
+        Command::Pause { id } => pause::run(&root, &id),
+        Command::Resume { id } => resume::run(&root, &id),
+        Command::Ps(args) => ps::run(&root, &args),
         Command::Exec(args) => exec::run(&root, &args),
     }
 }

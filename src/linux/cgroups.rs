@@ -324,6 +324,26 @@ pub fn join(dir: &Path, pid: i32) -> Result<(), CgroupError> {
     std::fs::write(&procs, pid.to_string()).map_err(io_err("write", &procs))
 }
 
+/// The hierarchy of each of a container's directories (as `create` made
+/// them), for commands that change a live container's cgroups.
+pub fn dirs_of(paths: &[PathBuf]) -> Result<Vec<CgroupDir>, CgroupError> {
+    let hierarchies = hierarchies()?;
+    Ok(paths
+        .iter()
+        .filter_map(|path| {
+            let h = hierarchies
+                .iter()
+                .filter(|h| path.starts_with(&h.mountpoint))
+                .max_by_key(|h| h.mountpoint.as_os_str().len())?;
+            Some(CgroupDir {
+                mountpoint: h.mountpoint.clone(),
+                path: path.clone(),
+                controllers: h.controllers.clone(),
+            })
+        })
+        .collect())
+}
+
 /// PIDs of every process in the container's cgroup.
 pub fn procs(dirs: &[PathBuf]) -> Vec<i32> {
     let Some(first) = dirs.first() else {
