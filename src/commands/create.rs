@@ -5,6 +5,7 @@ use super::{Error, Result};
 use crate::bundle::Bundle;
 use crate::cli::{CreateArgs, CreateOpts};
 use crate::linux::cgroups;
+use crate::linux::hooks::Step;
 use crate::process::{InitPlan, spawn};
 use crate::state::{Record, StateDir, Status, proc_stat};
 use oci_spec::runtime::LinuxNamespaceType;
@@ -45,6 +46,10 @@ fn build(dir: &StateDir, id: &str, bundle: &Bundle, opts: &CreateOpts) -> Result
     record.hooks = bundle.spec.hooks().clone();
     if record.hooks.is_some() {
         plan.hooks = Some(record.clone());
+        let hooks = record.hooks.as_ref();
+        if !Step::StartContainer.of(hooks).is_empty() || !Step::Poststart.of(hooks).is_empty() {
+            plan.start_fifo = Some(make_exec_fifo(&dir.start_fifo())?);
+        }
     }
     let linux = bundle.spec.linux().as_ref().expect("validated");
     let cgroup = cgroups::create(linux.cgroups_path().as_deref(), id)?;

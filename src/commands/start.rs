@@ -24,6 +24,7 @@ pub fn start_container(dir: &StateDir, record: &mut Record) -> Result<()> {
         Status::Paused => return refused("cannot start a paused container"),
         Status::Creating => return refused("cannot start a container that is still being created"),
     }
+    let start_report = open_start_fifo(dir)?;
     let fifo = dir.exec_fifo();
     // Non-blocking: with no reader (init died) this fails instead of hanging.
     let mut f = std::fs::OpenOptions::new()
@@ -44,9 +45,50 @@ pub fn start_container(dir: &StateDir, record: &mut Record) -> Result<()> {
         source,
     })?;
     let _ = std::fs::remove_file(&fifo);
+    if let Some(report) = start_report {
+        wait_for_program(report)?;
+        let _ = std::fs::remove_file(dir.start_fifo());
+    }
     record.status = Status::Running;
     dir.save(record)?;
     run_poststart_hooks(record)
+}
+
+/// The fifo init reports on when the container has startContainer or
+/// poststart hooks; opened before the start byte so no report is missed.
+fn open_start_fifo(dir: &StateDir) -> Result<Option<std::fs::File>> {
+    let path = dir.start_fifo();
+    // Init holds it open for writing, so a non-blocking open succeeds.
+    match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&path)
+    {
+        Ok(f) => Ok(Some(f)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(Error::Io {
+            op: "open",
+            path,
+            source,
+        }),
+    }
+}
+
+/// runtime.md steps 7-9: the startContainer hooks ran and the program
+/// started (init's end closed by its execve) before poststart, or a hook
+/// failed and `start` fails with its reason.
+fn wait_for_program(report: std::fs::File) -> Result<()> {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    // SAFETY: F_SETFL on a descriptor we own: back to blocking reads.
+    unsafe { libc::fcntl(report.as_raw_fd(), libc::F_SETFL, 0) };
+    let mut msg = String::new();
+    let _ = (&report).read_to_string(&mut msg);
+    if msg.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Refused(msg))
+    }
 }
 
 /// runtime.md step 9: a failing poststart hook stops the container (as runc

@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 
 const STATE_FILE: &str = "state.json";
 const EXEC_FIFO: &str = "exec.fifo";
+const START_FIFO: &str = "start.fifo";
 const CONFIG_FILE: &str = "config.json";
 const MAX_ID_LEN: usize = 1024;
 
@@ -218,6 +219,12 @@ impl StateDir {
             other => other,
         })?;
         Ok(StateDir { dir, _lock: lock })
+    }
+
+    /// Where init reports how `start` went when the container has
+    /// startContainer or poststart hooks (see `start`).
+    pub fn start_fifo(&self) -> PathBuf {
+        self.dir.join(START_FIFO)
     }
 
     pub fn exec_fifo(&self) -> PathBuf {
