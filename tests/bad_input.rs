@@ -225,3 +225,24 @@ fn bad_input_log_json_failed_create() {
     assert_one_error_record(&log);
     b.assert_state_root_empty();
 }
+
+#[test]
+fn bad_input_sysctl_that_would_change_the_host() {
+    let Some(b) = Bundle::new("bad_input_sysctl_that_would_change_the_host") else {
+        return;
+    };
+    let before = std::fs::read_to_string("/proc/sys/vm/swappiness").unwrap();
+    // Not namespaced at all, then namespaced but the namespace is the host's.
+    b.config(|c| c["linux"]["sysctl"] = json!({"vm.swappiness": "17"}));
+    let out = assert_create_fails_cleanly(&b, &b.id);
+    assert!(out.stderr.contains("vm.swappiness"), "{}", out.stderr);
+    b.remove_namespace("network");
+    b.config(|c| c["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"}));
+    let out = assert_create_fails_cleanly(&b, &b.id);
+    assert!(out.stderr.contains("network namespace"), "{}", out.stderr);
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/vm/swappiness").unwrap(),
+        before
+    );
+    control(&b);
+}

@@ -295,9 +295,26 @@ fn set_domainname(name: &str) -> Result<(), InitError> {
 fn write_sysctls(sysctls: &[(String, String)]) -> Result<(), InitError> {
     for (key, value) in sysctls {
         let path = Path::new("/proc/sys").join(key.replace('.', "/"));
-        std::fs::write(&path, value).map_err(|e| InitError::Sysctl(key.clone(), e))?;
+        write_procfs(&path, value).map_err(|e| InitError::Sysctl(key.clone(), e))?;
     }
     Ok(())
+}
+
+/// Writes a file that must be procfs's: a rootfs (or a mount over /proc)
+/// that puts something else there gets an error, not the write
+/// (CVE-2025-52881's redirected /proc writes).
+fn write_procfs(path: &Path, value: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)?;
+    let fs = nix::sys::statfs::fstatfs(&f)?;
+    if fs.filesystem_type() != nix::sys::statfs::PROC_SUPER_MAGIC {
+        return Err(std::io::Error::other("not a procfs file"));
+    }
+    f.write_all(value.as_bytes())
 }
 
 /// args[0] as execve needs it: a path as given, or found on the process's PATH.

@@ -26,6 +26,8 @@ pub enum PlanError {
     Seccomp(#[from] SeccompError),
     #[error("linux.sysctl: {0:?} is not a valid sysctl name")]
     Sysctl(String),
+    #[error("linux.sysctl: {0:?} {1}")]
+    SysctlHost(String, &'static str),
     #[error(transparent)]
     Console(#[from] ConsoleError),
     #[error("{0}")]
@@ -131,6 +133,9 @@ impl InitPlan {
         }) {
             return Err(PlanError::Sysctl(bad.clone()));
         }
+        for (key, _) in &sysctl {
+            check_sysctl_namespace(key, &namespaces)?;
+        }
         let process = ProcessPlan::new(
             process,
             linux.seccomp().as_ref(),
@@ -150,6 +155,48 @@ impl InitPlan {
             start_fifo: None,
             hooks: None,
         })
+    }
+}
+
+/// A sysctl may only change what the container's own namespaces hold: the
+/// rest would change the host (runc's rules).
+fn check_sysctl_namespace(key: &str, ns: &NamespacePlan) -> Result<(), PlanError> {
+    const IPC: &[&str] = &[
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
+    let has = |kind| ns.creates(kind) || ns.joins(kind);
+    let (kind, host) = if IPC.contains(&key) || key.starts_with("fs.mqueue.") {
+        (
+            LinuxNamespaceType::Ipc,
+            "needs an ipc namespace: it would change the host's",
+        )
+    } else if key.starts_with("net.") {
+        (
+            LinuxNamespaceType::Network,
+            "needs a network namespace: it would change the host's",
+        )
+    } else if key == "kernel.hostname" || key == "kernel.domainname" {
+        (
+            LinuxNamespaceType::Uts,
+            "needs a uts namespace: it would change the host's",
+        )
+    } else {
+        return Err(PlanError::SysctlHost(
+            key.to_string(),
+            "is not in a namespace of the container's: it would change the host",
+        ));
+    };
+    if has(kind) {
+        Ok(())
+    } else {
+        Err(PlanError::SysctlHost(key.to_string(), host))
     }
 }
 
