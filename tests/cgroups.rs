@@ -112,7 +112,10 @@ fn resources_pids_limit_stops_fork_loop() {
         "no fork failure reported: {:?}",
         err()
     );
-    assert!(!b.ctr_stdout(&b.id).contains("looped"), "all 20 forks worked");
+    assert!(
+        !b.ctr_stdout(&b.id).contains("looped"),
+        "all 20 forks worked"
+    );
     b.delete_force(&b.id).ok();
     b.assert_nothing_left();
 }

@@ -22,7 +22,7 @@ pub fn run() -> Result<i32> {
         "linux": {
             "namespaces": NAMESPACES,
             "capabilities": caps,
-            "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false},
+            "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": true},
             "seccomp": seccomp::features(),
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},

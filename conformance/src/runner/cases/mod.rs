@@ -14,6 +14,7 @@ mod linux;
 mod mounts;
 mod namespaces;
 mod process;
+mod resources;
 mod seccomp;
 mod state;
 
@@ -37,6 +38,7 @@ pub fn all() -> Vec<&'static Case> {
         linux::CASES,
         devices::CASES,
         cgroups::CASES,
+        resources::CASES,
         hooks::CASES,
         features::CASES,
         seccomp::CASES,
