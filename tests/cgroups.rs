@@ -218,6 +218,16 @@ fn resources_hugetlb_through_unified() {
         c["linux"]["resources"]["hugepageLimits"] = json!([{"pageSize": "2MB", "limit": 4 << 20}]);
         c["linux"]["resources"]["unified"] = json!({"hugetlb.1GB.max": "0"});
     });
+    let delegated = fs::read_to_string("/sys/fs/cgroup/unified/cgroup.subtree_control")
+        .is_ok_and(|c| c.split_whitespace().any(|c| c == "hugetlb"));
+    if !delegated {
+        // rt never changes the host's root cgroup: it cannot apply the
+        // limit, so create fails (runtime.md) and leaves nothing.
+        let out = b.create(&b.id).fails();
+        assert!(out.stderr.contains("subtree_control"), "{}", out.stderr);
+        b.assert_nothing_left();
+        return;
+    }
     b.create_ok(&b.id);
     assert_eq!(cg_read(&b, "unified", "hugetlb.2MB.max"), "4194304");
     assert_eq!(cg_read(&b, "unified", "hugetlb.1GB.max"), "0");

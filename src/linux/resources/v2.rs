@@ -7,8 +7,10 @@ use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxMemory};
 use std::path::Path;
 
 /// Enables `controller` for the container's cgroup: in the subtree_control
-/// of every ancestor from the hierarchy's root down. Returns false when
-/// the hierarchy does not have the controller at all.
+/// of every ancestor below the hierarchy's root. The root's own is the
+/// host's to set (every cgroup on the machine would get the controller):
+/// when it lacks the controller, that is an error. Returns false when the
+/// hierarchy does not have the controller at all.
 pub fn enable(field: &str, dir: &CgroupDir, controller: &str) -> Result<bool, ResourceError> {
     let has = |path: &Path, file: &str| {
         std::fs::read_to_string(path.join(file))
@@ -27,6 +29,15 @@ pub fn enable(field: &str, dir: &CgroupDir, controller: &str) -> Result<bool, Re
     };
     let mut ancestor = dir.mountpoint.clone();
     let parents: Vec<_> = below.components().collect();
+    if !has(&ancestor, "cgroup.subtree_control") {
+        return Err(invalid(
+            field,
+            format!(
+                "the {controller} controller is not enabled in {}/cgroup.subtree_control, and rt does not change the host's root cgroup",
+                ancestor.display()
+            ),
+        ));
+    }
     for (i, part) in parents.iter().enumerate() {
         if !has(&ancestor, "cgroup.subtree_control") {
             write(

@@ -160,6 +160,15 @@ fn pids_enforced(ctx: &mut Ctx) -> R {
     Ok(())
 }
 
+/// A runtime can set hugetlb limits here without changing the host's root
+/// cgroup: v1 mounts the controller, or the v2 root already delegates it.
+fn hugetlb_usable() -> bool {
+    let v1 = Path::new("/sys/fs/cgroup/hugetlb").exists();
+    let delegated = std::fs::read_to_string("/sys/fs/cgroup/unified/cgroup.subtree_control")
+        .is_ok_and(|c| c.split_whitespace().any(|c| c == "hugetlb"));
+    v1 || delegated
+}
+
 fn hugepage_limits(ctx: &mut Ctx) -> R {
     if !Path::new("/sys/kernel/mm/hugepages/hugepages-2048kB").exists() {
         skip!("no 2 MB huge pages on this host");
@@ -167,6 +176,12 @@ fn hugepage_limits(ctx: &mut Ctx) -> R {
     ctx.config["linux"]["resources"]["hugepageLimits"] =
         json!([{"pageSize": "2MB", "limit": 4 << 20}]);
     let id = ctx.id.clone();
+    if !hugetlb_usable() {
+        // Neither a v1 hugetlb hierarchy nor a v2 root that delegates it:
+        // the limit cannot be applied, which MUST be an error.
+        let out = ctx.create(&id)?;
+        return ctx.ensure_never_created(&id, &out);
+    }
     ctx.launch(&id, &["sleep:60"])?;
     let f = cg_file(
         ctx,
