@@ -17,6 +17,7 @@ packages=(
 	iproute2 util-linux mount
 	shellcheck
 	docker-registry skopeo apache2-utils openssl umoci # rt-bundle's tests and hack/bench-bundle.sh
+	podman containerd # hack/callers-test.sh
 )
 
 missing=()

@@ -1,0 +1,348 @@
+#!/usr/bin/env bash
+# Drive a runtime through its real callers, podman (conmon) and containerd
+# (ctr + the runc v2 shim), and check what a user sees.
+#
+#   hack/callers-test.sh [RUNTIME_PATH]     (default: the release rt)
+#   hack/callers-test.sh /usr/sbin/runc     (the reference, for comparison)
+#
+# Needs root, podman, conmon, containerd and ctr (hack/setup.sh installs them).
+# No network: the busybox image is made from busybox-static.
+# Everything lives in a temp dir removed at the end; containers go under the
+# cgroup parent /rt-callers-$$, removed at the end.
+#
+# Every runtime call goes through a wrapper that logs its argv (and a copy of
+# any --process file and the bundle's config.json) to $T/trace.log.
+# CALLERS_KEEP=1 keeps the temp dir for reading that log, the runtimes'
+# --log files and podman's/containerd's logs.
+# CALLERS_ONLY=podman|containerd runs one half.
+#
+# Prints `ok NAME` or `FAIL NAME: details` per check, then `N passed, M failed`;
+# exits non-zero when a check failed.
+set -uo pipefail
+# shellcheck source=hack/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+need_root "callers-test.sh"
+
+RUNTIME=${1:-$RT_RELEASE}
+RUNTIME=$(readlink -f -- "$RUNTIME") || die "no runtime at ${1:-$RT_RELEASE}"
+[[ -x $RUNTIME ]] || die "$RUNTIME is not executable (build rt with: source hack/common.sh && build_release)"
+for c in podman conmon containerd ctr containerd-shim-runc-v2 script; do
+	command -v "$c" >/dev/null || die "$c not found (run hack/setup.sh)"
+done
+[[ -x /bin/busybox ]] || die "/bin/busybox not found (busybox-static; run hack/setup.sh)"
+
+T=$(mktemp -d /tmp/rt-callers.XXXXXX)
+CG=/rt-callers-$$
+NS=rt-callers-$$
+CTRD_PID=
+IMG=docker.io/library/busybox:callers
+TO=${CALLERS_TIMEOUT:-60}
+pass=0 fail=0
+# The shims' sockets go to /run/containerd/s whatever the config says (and
+# their cleanup makes /run/containerd/runc/NS):
+# remove those directories at the end if they were not there before and are empty.
+RUN_CTRD_EXISTED=
+[[ -e /run/containerd ]] && RUN_CTRD_EXISTED=1
+
+cleanup() {
+	set +e
+	if [[ -n ${PODMAN_READY-} ]]; then
+		timeout 60 "${P[@]}" rm -af -t 0 >/dev/null 2>&1
+		timeout 60 "${P[@]}" rmi -af >/dev/null 2>&1
+	fi
+	if [[ -n $CTRD_PID ]]; then
+		local id
+		for id in $("${C[@]}" task ls -q 2>/dev/null); do
+			timeout 20 "${C[@]}" task kill -s KILL "$id" >/dev/null 2>&1
+			sleep 0.2
+			timeout 20 "${C[@]}" task delete -f "$id" >/dev/null 2>&1
+		done
+		for id in $("${C[@]}" container ls -q 2>/dev/null); do
+			timeout 20 "${C[@]}" container delete "$id" >/dev/null 2>&1
+		done
+		kill "$CTRD_PID" 2>/dev/null
+		wait "$CTRD_PID" 2>/dev/null
+		# the shim's cleanup makes /run/containerd/runc/NS even with --runc-root
+		rmdir "/run/containerd/runc/$NS" 2>/dev/null
+		[[ -n $RUN_CTRD_EXISTED ]] || rmdir /run/containerd/runc /run/containerd/s /run/containerd 2>/dev/null
+	fi
+	# Unmount what podman's and containerd's storage left mounted under $T.
+	local m
+	findmnt -rn -o TARGET | grep -F -- "$T/" | sort -r | while IFS= read -r m; do
+		umount -l -- "$m"
+	done
+	remove_cgroup_tree "$CG" || true
+	if [[ -n ${CALLERS_KEEP-} ]]; then
+		log "kept $T"
+	else
+		rm -rf --one-file-system -- "$T"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+ok() { printf 'ok %s\n' "$1"; pass=$((pass + 1)); }
+bad() { printf 'FAIL %s: %s\n' "$1" "$2"; fail=$((fail + 1)); }
+# one line, at most 300 characters, of a command's output
+short() { tr '\r\n' '  ' <<<"$1" | cut -c1-300; }
+
+# run CMD... with a timeout; sets $out (stdout+stderr) and $rc
+call() {
+	out=$(timeout "$TO" "$@" 2>&1)
+	rc=$?
+}
+# call in a pseudo-terminal (script(1)), for -t
+call_tty() {
+	local cmd
+	printf -v cmd '%q ' "$@"
+	out=$(timeout "$TO" script -qec "$cmd" /dev/null </dev/null 2>&1)
+	rc=$?
+	out=${out//$'\r'/}
+}
+# expect NAME WANT-RC WANT-OUTPUT-REGEX CMD...
+expect() {
+	local name=$1 wrc=$2 wre=$3
+	shift 3
+	call "$@"
+	check "$name" "$wrc" "$wre"
+}
+check() {
+	local name=$1 wrc=$2 wre=$3
+	if [[ $rc -ne $wrc ]]; then
+		bad "$name" "exit $rc, want $wrc; output: $(short "$out")"
+	elif [[ -n $wre && ! $out =~ $wre ]]; then
+		bad "$name" "output does not match /$wre/: $(short "$out")"
+	else
+		ok "$name"
+	fi
+}
+# wait_for NAME SECONDS REGEX CMD...: poll CMD until its output matches
+wait_for() {
+	local name=$1 secs=$2 re=$3 i
+	shift 3
+	for ((i = 0; i < secs * 5; i++)); do
+		call "$@"
+		[[ $out =~ $re ]] && { ok "$name"; return 0; }
+		sleep 0.2
+	done
+	bad "$name" "after ${secs}s output does not match /$re/: $(short "$out")"
+	return 1
+}
+
+# The runtime, behind a wrapper with the same base name (podman decides
+# from the name whether a runtime speaks --log-format=json).
+mkdir -p "$T/bin"
+WRAP=$T/bin/$(basename "$RUNTIME")
+cat >"$WRAP" <<EOF
+#!/bin/sh
+{
+	printf '%s [%s] %s\n' "\$(date +%T.%N)" "\$\$" "\$*"
+	prev=
+	for a in "\$@"; do
+		if [ "\$prev" = --process ]; then printf '    process: '; tr -d '\n' <"\$a"; echo; fi
+		if [ "\$prev" = --bundle ]; then printf '    config: '; tr -d '\n' <"\$a/config.json"; echo; fi
+		prev=\$a
+	done
+} >>"$T/trace.log" 2>&1
+exec "$RUNTIME" "\$@"
+EOF
+chmod +x "$WRAP"
+log "runtime: $RUNTIME ($("$RUNTIME" --version 2>&1 | head -n1)); temp dir $T"
+
+# The image: busybox-static with its applet links.
+R=$T/rootfs
+mkdir -p "$R"/{bin,etc,proc,sys,dev,tmp,root}
+cp /bin/busybox "$R/bin/busybox"
+for a in $(/bin/busybox --list); do
+	[[ $a == busybox ]] || ln -s busybox "$R/bin/$a"
+done
+printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n' >"$R/etc/passwd"
+printf 'root:x:0:\nnogroup:x:65534:\n' >"$R/etc/group"
+tar -C "$R" -cf "$T/rootfs.tar" .
+
+################################################################ podman
+podman_tests() {
+	mkdir -p "$T/podman"/{root,runroot,tmp,net}
+	cat >"$T/podman/containers.conf" <<-EOF
+		[engine]
+		cgroup_manager = "cgroupfs"
+		events_logger = "file"
+		events_logfile_path = "$T/podman/events.log"
+		runtime_supports_json = ["crun", "runc", "rt", "kata", "runsc", "youki", "krun"]
+		[network]
+		network_config_dir = "$T/podman/net"
+	EOF
+	cat >"$T/podman/storage.conf" <<-EOF
+		[storage]
+		driver = "overlay"
+		graphroot = "$T/podman/root"
+		runroot = "$T/podman/runroot"
+	EOF
+	export CONTAINERS_CONF=$T/podman/containers.conf CONTAINERS_STORAGE_CONF=$T/podman/storage.conf
+	P=(podman --root "$T/podman/root" --runroot "$T/podman/runroot" --tmpdir "$T/podman/tmp"
+		--network-config-dir "$T/podman/net" --cgroup-manager cgroupfs --events-backend file
+		--runtime "$WRAP")
+	# run/create flags
+	RF=(--ulimit nofile=20000:20000 --ulimit nproc=32768:32768 --cgroup-parent "$CG" --network none)
+	PODMAN_READY=1
+
+	call "${P[@]}" import "$T/rootfs.tar" "$IMG"
+	[[ $rc -eq 0 ]] || { bad podman-import "exit $rc: $(short "$out")"; return; }
+	ok podman-import
+
+	expect podman-run-echo 0 '^hi$' "${P[@]}" run --rm "${RF[@]}" "$IMG" echo hi
+	expect podman-run-exit-status 3 '' "${P[@]}" run --rm "${RF[@]}" "$IMG" sh -c 'exit 3'
+	call "${P[@]}" run --rm -i "${RF[@]}" "$IMG" cat <<<"from stdin"
+	check podman-run-stdin 0 '^from stdin$'
+	expect podman-run-user 0 '^uid=65534\(nobody\) gid=65534' "${P[@]}" run --rm --user 65534:65534 "${RF[@]}" "$IMG" id
+	call_tty "${P[@]}" run --rm -t "${RF[@]}" "$IMG" tty
+	check podman-run-tty 0 '^/dev/pts/0'
+	expect podman-run-missing-cmd 127 'nosuchcmd' "${P[@]}" run --rm "${RF[@]}" "$IMG" nosuchcmd
+	expect podman-run-not-executable 126 '' "${P[@]}" run --rm "${RF[@]}" "$IMG" /etc/passwd
+	expect podman-run-ulimit 0 '^20000$' "${P[@]}" run --rm "${RF[@]}" "$IMG" sh -c 'ulimit -n'
+	expect podman-run-memory 0 '^67108864$' "${P[@]}" run --rm --memory 64m "${RF[@]}" "$IMG" \
+		cat /sys/fs/cgroup/memory/memory.limit_in_bytes
+	expect podman-run-pids-limit 0 '^33$' "${P[@]}" run --rm --pids-limit 33 "${RF[@]}" "$IMG" cat /sys/fs/cgroup/pids/pids.max
+	expect podman-run-cap-drop 0 'CapEff:.0000000000000000' "${P[@]}" run --rm --cap-drop all "${RF[@]}" "$IMG" \
+		grep CapEff /proc/self/status
+	expect podman-run-privileged 0 'kmsg' "${P[@]}" run --rm --privileged "${RF[@]}" "$IMG" ls /dev
+	expect podman-run-read-only 1 'Read-only file system' "${P[@]}" run --rm --read-only "${RF[@]}" "$IMG" touch /x
+	mkdir -p "$T/vol"
+	call "${P[@]}" run --rm -v "$T/vol:/vol" "${RF[@]}" "$IMG" sh -c 'echo v >/vol/f && cat /vol/f'
+	check podman-run-volume 0 '^v$'
+	if [[ $(cat "$T/vol/f" 2>/dev/null) == v ]]; then ok podman-run-volume-host; else bad podman-run-volume-host "no $T/vol/f"; fi
+	# podman adds the tmpcopyup extension (runc, crun) to tmpfs mounts
+	expect podman-run-tmpfs 0 '^s$' "${P[@]}" run --rm --tmpfs /scratch "${RF[@]}" "$IMG" sh -c 'echo s >/scratch/f && cat /scratch/f'
+	expect podman-run-hostname-sysctl 0 $'^box\n4096$' "${P[@]}" run --rm --hostname box --sysctl kernel.msgmax=4096 \
+		"${RF[@]}" "$IMG" sh -c 'hostname && cat /proc/sys/kernel/msgmax'
+	expect podman-run-userns 0 '^ +0 +100000 +65536$' "${P[@]}" run --rm --uidmap 0:100000:65536 --gidmap 0:100000:65536 \
+		"${RF[@]}" "$IMG" cat /proc/self/uid_map
+
+	expect podman-run-detach 0 '^[0-9a-f]{64}$' "${P[@]}" run -d --name c1 "${RF[@]}" "$IMG" sleep 1000
+	expect podman-state-running 0 '^running$' "${P[@]}" inspect -f '{{.State.Status}}' c1
+	expect podman-exec 0 '^hi$' "${P[@]}" exec c1 echo hi
+	expect podman-exec-exit-status 4 '' "${P[@]}" exec c1 sh -c 'exit 4'
+	call "${P[@]}" exec -i c1 cat <<<"exec stdin"
+	check podman-exec-stdin 0 '^exec stdin$'
+	call_tty "${P[@]}" exec -t c1 tty
+	check podman-exec-tty 0 '^/dev/pts/[0-9]+'
+	# shellcheck disable=SC2016 # expanded in the container
+	expect podman-exec-user-env-workdir 0 '^65534 /tmp bar$' "${P[@]}" exec -u 65534 -w /tmp -e FOO=bar c1 \
+		sh -c 'echo $(id -u) $PWD $FOO'
+	expect podman-update 0 '' "${P[@]}" update --memory 128m c1
+	expect podman-update-applied 0 '^134217728$' "${P[@]}" exec c1 cat /sys/fs/cgroup/memory/memory.limit_in_bytes
+	expect podman-stats 0 'c1' "${P[@]}" stats --no-stream --format '{{.Name}} {{.MemUsage}}' c1
+	expect podman-exec-detach 0 '' "${P[@]}" exec -d c1 sleep 77
+	expect podman-top 0 'sleep 1000' "${P[@]}" top c1
+	expect podman-pause 0 '' "${P[@]}" pause c1
+	expect podman-state-paused 0 '^paused$' "${P[@]}" inspect -f '{{.State.Status}}' c1
+	expect podman-unpause 0 '' "${P[@]}" unpause c1
+	expect podman-state-unpaused 0 '^running$' "${P[@]}" inspect -f '{{.State.Status}}' c1
+	expect podman-kill 0 '' "${P[@]}" kill c1
+	wait_for podman-state-killed 10 '^exited 137$' "${P[@]}" inspect -f '{{.State.Status}} {{.State.ExitCode}}' c1
+
+	expect podman-run-detach-2 0 '^[0-9a-f]{64}$' "${P[@]}" run -d --name c2 "${RF[@]}" "$IMG" sleep 1000
+	expect podman-stop 0 '' "${P[@]}" stop -t 1 c2
+	expect podman-state-stopped 0 '^exited' "${P[@]}" inspect -f '{{.State.Status}}' c2
+	expect podman-restart 0 '' "${P[@]}" start c2
+	expect podman-state-restarted 0 '^running$' "${P[@]}" inspect -f '{{.State.Status}}' c2
+	# SIGTERM reaches a handler; stop does not need its SIGKILL
+	expect podman-run-detach-3 0 '' "${P[@]}" run -d --name c3 "${RF[@]}" "$IMG" \
+		sh -c 'trap "exit 5" TERM; while :; do sleep 0.1; done'
+	expect podman-stop-term 0 '' "${P[@]}" stop -t 20 c3
+	expect podman-stop-term-exit-code 0 '^5$' "${P[@]}" inspect -f '{{.State.ExitCode}}' c3
+	expect podman-exec-stopped-fails 255 'can only create exec sessions on running containers' "${P[@]}" exec c3 true
+	expect podman-rm 0 '' "${P[@]}" rm -f -t 0 c1 c2 c3
+	call "${P[@]}" ps -a --format '{{.Names}}'
+	if [[ $rc -eq 0 && -z $out ]]; then ok podman-ps-empty; else bad podman-ps-empty "exit $rc: $(short "$out")"; fi
+}
+
+################################################################ containerd
+containerd_tests() {
+	local D=$T/containerd
+	mkdir -p "$D"/{root,state,opt,runc,fifo}
+	cat >"$D/config.toml" <<-EOF
+		version = 2
+		root = "$D/root"
+		state = "$D/state"
+		disabled_plugins = ["io.containerd.grpc.v1.cri"]
+		[grpc]
+		  address = "$D/containerd.sock"
+		[ttrpc]
+		  address = "$D/containerd.sock.ttrpc"
+		[debug]
+		  address = ""
+		[metrics]
+		  address = ""
+		[plugins."io.containerd.internal.v1.opt"]
+		  path = "$D/opt"
+	EOF
+	containerd --config "$D/config.toml" >"$D/containerd.log" 2>&1 &
+	CTRD_PID=$!
+	C=(ctr --address "$D/containerd.sock" --namespace "$NS")
+	local i
+	for ((i = 0; i < 100; i++)); do
+		"${C[@]}" version >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	"${C[@]}" version >/dev/null 2>&1 || { bad containerd-start "$(tail -n 5 "$D/containerd.log")"; return; }
+	ok containerd-start
+
+	# A docker archive with a fully qualified name, made by podman (its own
+	# storage; no runtime involved).
+	call podman --root "$T/podman-img/root" --runroot "$T/podman-img/runroot" --tmpdir "$T/podman-img/tmp" \
+		--storage-driver vfs import "$T/rootfs.tar" "$IMG"
+	call podman --root "$T/podman-img/root" --runroot "$T/podman-img/runroot" --tmpdir "$T/podman-img/tmp" \
+		--storage-driver vfs save --format docker-archive -o "$T/busybox-docker.tar" "$IMG"
+	[[ $rc -eq 0 ]] || { bad ctr-image-import "podman save: exit $rc: $(short "$out")"; return; }
+	expect ctr-image-import 0 '' "${C[@]}" image import "$T/busybox-docker.tar"
+
+	CR=(--runc-binary "$WRAP" --runc-root "$D/runc" --fifo-dir "$D/fifo")
+	expect ctr-run-echo 0 '^hi$' "${C[@]}" run --rm "${CR[@]}" --cgroup "$CG/r1" "$IMG" r1 echo hi
+	expect ctr-run-exit-status 3 '' "${C[@]}" run --rm "${CR[@]}" --cgroup "$CG/r2" "$IMG" r2 sh -c 'exit 3'
+	call_tty "${C[@]}" run --rm -t "${CR[@]}" --cgroup "$CG/r3" "$IMG" r3 tty
+	check ctr-run-tty 0 '/dev/pts/0'
+	expect ctr-run-memory 0 '^67108864$' "${C[@]}" run --rm "${CR[@]}" --cgroup "$CG/r4" --memory-limit 67108864 \
+		--mount type=bind,src=/sys/fs/cgroup/memory,dst=/cg,options=rbind:ro "$IMG" r4 cat "/cg$CG/r4/memory.limit_in_bytes"
+	expect ctr-run-privileged 0 'kmsg' "${C[@]}" run --rm "${CR[@]}" --cgroup "$CG/r5" --privileged "$IMG" r5 ls /dev
+	expect ctr-run-userns 0 '^ +0 +100000 +65536$' "${C[@]}" run --rm "${CR[@]}" --cgroup "$CG/r6" \
+		--uidmap 0:100000:65536 --gidmap 0:100000:65536 "$IMG" r6 cat /proc/self/uid_map
+	expect ctr-run-missing-cmd 1 'nosuchcmd' "${C[@]}" run --rm "${CR[@]}" --cgroup "$CG/r7" "$IMG" r7 nosuchcmd
+	"${C[@]}" container delete r7 >/dev/null 2>&1
+
+	expect ctr-run-detach 0 '' "${C[@]}" run -d "${CR[@]}" --cgroup "$CG/c1" "$IMG" c1 sleep 1000
+	wait_for ctr-task-running 10 'c1 +[0-9]+ +RUNNING' "${C[@]}" task ls
+	expect ctr-exec 0 '^hi$' "${C[@]}" task exec --fifo-dir "$D/fifo" --exec-id x1 c1 echo hi
+	expect ctr-exec-exit-status 4 '' "${C[@]}" task exec --fifo-dir "$D/fifo" --exec-id x2 c1 sh -c 'exit 4'
+	call_tty "${C[@]}" task exec --fifo-dir "$D/fifo" -t --exec-id x3 c1 tty
+	check ctr-exec-tty 0 '/dev/pts/[0-9]+'
+	expect ctr-task-ps 0 '[0-9]+' "${C[@]}" task ps c1
+	expect ctr-task-metrics 0 'memory' "${C[@]}" task metrics c1
+	expect ctr-pause 0 '' "${C[@]}" task pause c1
+	wait_for ctr-task-paused 5 'c1 +[0-9]+ +PAUSED' "${C[@]}" task ls
+	expect ctr-resume 0 '' "${C[@]}" task resume c1
+	wait_for ctr-task-resumed 5 'c1 +[0-9]+ +RUNNING' "${C[@]}" task ls
+	expect ctr-kill 0 '' "${C[@]}" task kill -s KILL c1
+	wait_for ctr-task-stopped 10 'c1 +[0-9]+ +STOPPED' "${C[@]}" task ls
+	expect ctr-task-delete 0 '' "${C[@]}" task delete c1
+	expect ctr-container-delete 0 '' "${C[@]}" container delete c1
+
+	# kill --all and delete --force of a running task
+	expect ctr-run-detach-2 0 '' "${C[@]}" run -d "${CR[@]}" --cgroup "$CG/c2" "$IMG" c2 sleep 1000
+	wait_for ctr-task-running-2 10 'c2 +[0-9]+ +RUNNING' "${C[@]}" task ls
+	expect ctr-exec-detach 0 '' "${C[@]}" task exec --fifo-dir "$D/fifo" -d --exec-id x4 c2 sleep 1000
+	expect ctr-kill-all 0 '' "${C[@]}" task kill -a -s KILL c2
+	wait_for ctr-task-stopped-2 10 'c2 +[0-9]+ +STOPPED' "${C[@]}" task ls
+	expect ctr-task-delete-2 0 '' "${C[@]}" task delete c2
+	expect ctr-run-detach-3 0 '' "${C[@]}" run -d "${CR[@]}" --cgroup "$CG/c3" "$IMG" c3 sleep 1000
+	expect ctr-task-delete-force 0 '' "${C[@]}" task delete -f c3
+	"${C[@]}" container delete c2 c3 >/dev/null 2>&1
+	call "${C[@]}" task ls -q
+	if [[ $rc -eq 0 && -z $out ]]; then ok ctr-task-ls-empty; else bad ctr-task-ls-empty "exit $rc: $(short "$out")"; fi
+}
+
+[[ ${CALLERS_ONLY:-podman} == podman ]] && podman_tests
+[[ ${CALLERS_ONLY:-containerd} == containerd ]] && containerd_tests
+
+printf '%d passed, %d failed\n' "$pass" "$fail"
+((fail == 0))
