@@ -48,9 +48,15 @@ impl Logger {
     }
 
     /// The one record of a failed command: to the log file and to stderr.
+    /// With a log file the caller (podman, containerd) shows stderr as is,
+    /// prefixed with the runtime's path: the bare message, as runc prints.
     pub fn fatal(&self, msg: &str) {
         self.record(Level::Error, msg);
-        eprintln!("rt: {msg}");
+        if self.file.is_some() {
+            eprintln!("{msg}");
+        } else {
+            eprintln!("rt: {msg}");
+        }
     }
 
     fn record(&self, level: Level, msg: &str) {

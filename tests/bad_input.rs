@@ -159,13 +159,16 @@ fn bad_input_program_not_found() {
     let Some(b) = Bundle::new("bad_input_program_not_found") else {
         return;
     };
-    for args in [
-        &["/bin/does-not-exist"][..],
-        &["does-not-exist"],
-        &["/etc/passwd"],
+    // runc's texts (Go's exec.LookPath): podman turns "permission denied"
+    // into exit status 126 and the others into 127.
+    for (args, text) in [
+        (&["/bin/does-not-exist"][..], "no such file or directory"),
+        (&["does-not-exist"], "executable file not found in $PATH"),
+        (&["/etc/passwd"], "permission denied"),
     ] {
         b.set_args(args);
-        assert_create_fails_cleanly(&b, &b.id);
+        let out = assert_create_fails_cleanly(&b, &b.id);
+        assert!(out.stderr.contains(text), "{args:?}: {}", out.stderr);
     }
     control(&b);
 }

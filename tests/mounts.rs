@@ -285,3 +285,32 @@ fn mounts_rootfs_propagation_private_by_default() {
     );
     b.assert_nothing_left();
 }
+
+#[test]
+fn mounts_tmpfs_tmpcopyup_keeps_the_image_content() {
+    let Some(b) = Bundle::new("mounts_tmpfs_tmpcopyup_keeps_the_image_content") else {
+        return;
+    };
+    // runc's extension, which podman puts on every tmpfs.
+    let dir = b.host_path("/data");
+    fs::create_dir_all(dir.join("sub")).unwrap();
+    fs::write(dir.join("sub/file"), "image content\n").unwrap();
+    std::os::unix::fs::symlink("sub/file", dir.join("link")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o750)).unwrap();
+    b.add_mount(
+        json!({"destination": "/data", "type": "tmpfs", "source": "tmpfs",
+                       "options": ["rw", "nosuid", "nodev", "tmpcopyup"]}),
+    );
+    b.set_script(
+        "cat /data/link; stat -c %a /data; grep ' /data ' /proc/mounts | cut -d' ' -f3; \
+         echo new > /data/sub/file",
+    );
+    assert_eq!(b.run_ok(), "image content\n750\ntmpfs\n");
+    // The writes went to the tmpfs, not to the image.
+    assert_eq!(
+        fs::read_to_string(dir.join("sub/file")).unwrap(),
+        "image content\n"
+    );
+    b.assert_nothing_left();
+}

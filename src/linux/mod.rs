@@ -4,6 +4,7 @@
 pub mod capabilities;
 pub mod cgroups;
 pub mod console;
+pub mod copyup;
 pub mod devices;
 pub mod devrules;
 pub mod freezer;

@@ -17,6 +17,8 @@ pub struct MountOptions {
     /// Filesystem-specific options, joined with commas as mount(2) data.
     pub data: Vec<String>,
     pub bind: bool,
+    /// runc's extension: fill a new tmpfs with what was at its destination.
+    pub tmpcopyup: bool,
 }
 
 impl MountOptions {
@@ -91,6 +93,7 @@ pub const RECOGNIZED: &[&str] = &[
     "strictatime",
     "suid",
     "sync",
+    "tmpcopyup",
     "unbindable",
 ];
 
@@ -100,13 +103,16 @@ pub fn parse(options: &[String]) -> Result<MountOptions, OptionError> {
         propagation: Vec::new(),
         data: Vec::new(),
         bind: false,
+        tmpcopyup: false,
     };
     for opt in options {
         let opt = opt.as_str();
         if NOT_YET.contains(&opt) {
             return Err(OptionError::Unsupported(opt.to_string()));
         }
-        if let Some(p) = propagation_flag(opt) {
+        if opt == "tmpcopyup" {
+            out.tmpcopyup = true;
+        } else if let Some(p) = propagation_flag(opt) {
             out.propagation.push(p);
         } else if let Some((set, flag)) = mount_flag(opt) {
             if set {
@@ -185,7 +191,8 @@ mod tests {
     #[test]
     fn recognized_options_are_flags_or_propagation() {
         for opt in RECOGNIZED {
-            let known = mount_flag(opt).is_some() || propagation_flag(opt).is_some();
+            let known =
+                mount_flag(opt).is_some() || propagation_flag(opt).is_some() || *opt == "tmpcopyup";
             assert!(known, "{opt} is reported but parsed as filesystem data");
             assert!(!NOT_YET.contains(opt), "{opt} is reported but refused");
         }

@@ -6,6 +6,7 @@
 //! parent, before any mount is made.
 
 use super::cgroups::CgroupDir;
+use super::copyup::copy_tree;
 use super::devices::{self, Device, DeviceError};
 use super::mounts::{self, MountOptions, OptionError};
 use super::safepath::{Kind, PathError, Root, fd_path};
@@ -246,6 +247,11 @@ fn mount_entry(root: &Root, m: &MountPlan, cgroups: &[CgroupDir]) -> Result<(), 
         }
     } else {
         let target = root.ensure(dest, Kind::Dir)?;
+        // Opened before the mount: it keeps seeing what the tmpfs covers.
+        let below = match m.opts.tmpcopyup {
+            true => Some(root.open_at(dest, OFlag::O_RDONLY | OFlag::O_DIRECTORY)?),
+            false => None,
+        };
         mount(
             m.source.as_deref(),
             &fd_path(&target),
@@ -254,6 +260,17 @@ fn mount_entry(root: &Root, m: &MountPlan, cgroups: &[CgroupDir]) -> Result<(), 
             m.opts.data().as_deref(),
         )
         .map_err(sys("mount", dest))?;
+        if let Some(below) = below {
+            let above = root.open_at(dest, OFlag::O_RDONLY | OFlag::O_DIRECTORY)?;
+            copy_tree(&below, &above).map_err(sys("tmpcopyup into", dest))?;
+            // As runc: the directory keeps its mode rather than tmpfs's 1777.
+            let st = nix::sys::stat::fstat(&below).map_err(sys("stat", dest))?;
+            nix::sys::stat::fchmod(
+                &above,
+                nix::sys::stat::Mode::from_bits_truncate(st.st_mode & 0o7777),
+            )
+            .map_err(sys("chmod", dest))?;
+        }
     }
     set_propagation(root, dest, &m.opts.propagation)
 }

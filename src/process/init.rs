@@ -45,6 +45,10 @@ pub(super) enum InitError {
     Sys { op: String, source: nix::Error },
     #[error("exec: {0:?}: executable file not found in $PATH")]
     NotFound(String),
+    /// Go's exec.LookPath texts, as runc prints them: podman maps
+    /// "permission denied" to exit status 126 and the others to 127.
+    #[error("exec: {0:?}: {1}")]
+    NotExecutable(String, String),
     #[error("process.cwd {0}: {1}")]
     Cwd(PathBuf, String),
     #[error("{0} contains a NUL byte")]
@@ -320,10 +324,17 @@ fn write_procfs(path: &Path, value: &str) -> std::io::Result<()> {
 /// args[0] as execve needs it: a path as given, or found on the process's PATH.
 fn find_executable(name: &str, env: &[String]) -> Result<PathBuf, InitError> {
     if name.contains('/') {
-        return if is_executable(Path::new(name)) {
-            Ok(PathBuf::from(name))
-        } else {
-            Err(InitError::NotFound(name.to_string()))
+        use std::os::unix::fs::PermissionsExt;
+        return match std::fs::metadata(name) {
+            Err(e) => Err(InitError::NotExecutable(
+                name.to_string(),
+                format!("stat {name}: {}", io_text(&e)),
+            )),
+            Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => Ok(PathBuf::from(name)),
+            Ok(_) => Err(InitError::NotExecutable(
+                name.to_string(),
+                "permission denied".into(),
+            )),
         };
     }
     let path = env
@@ -334,6 +345,14 @@ fn find_executable(name: &str, env: &[String]) -> Result<PathBuf, InitError> {
         .map(|dir| Path::new(if dir.is_empty() { "." } else { dir }).join(name))
         .find(|p| is_executable(p))
         .ok_or_else(|| InitError::NotFound(name.to_string()))
+}
+
+/// An I/O error as Go words it ("no such file or directory").
+fn io_text(e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(n) => nix::errno::Errno::from_raw(n).desc().to_lowercase(),
+        None => e.to_string(),
+    }
 }
 
 fn is_executable(path: &Path) -> bool {
