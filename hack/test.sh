@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run everything CI runs: machine setup, lints, release build, unit and
-# integration tests (as root), and the conformance suite when it exists.
+# integration tests (as root), the conformance suite, and podman and
+# containerd running their containers with rt (hack/callers-test.sh).
 # Stops at the first failure and prints a summary.
 #
 #   sudo hack/test.sh
@@ -39,11 +40,8 @@ step fmt cargo fmt --all --check
 step clippy cargo clippy --workspace --all-targets -- -D warnings
 step build build_release
 step test cargo test --workspace
-if [[ -x conformance/run.sh ]]; then
-	step conformance conformance/run.sh "$RT_RELEASE"
-else
-	results+=("$(printf '%-12s skipped (no conformance/run.sh)' conformance)")
-fi
+step conformance conformance/run.sh "$RT_RELEASE"
+step callers hack/callers-test.sh "$RT_RELEASE"
 
 summary
 printf 'test.sh: all steps OK in %ds\n' "$SECONDS"
