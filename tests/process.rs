@@ -361,3 +361,36 @@ fn process_cwd_through_proc_fd_stays_inside() {
     }
     b.assert_nothing_left();
 }
+
+/// CVE-2019-5736: a handle on the container process's /proc/PID/exe, taken
+/// while it is still the runtime's image, must not open the runtime's
+/// binary for writing once that process is gone.
+#[test]
+fn process_runtime_binary_cannot_be_overwritten_through_proc_exe() {
+    let Some(b) = Bundle::new("process_runtime_binary_cannot_be_overwritten_through_proc_exe")
+    else {
+        return;
+    };
+    if skip_on_runc("runc 1.1 runs from a sealed memfd: a different error") {
+        return;
+    }
+    use std::os::unix::fs::OpenOptionsExt;
+    b.set_args(&["true"]);
+    // Until `start`, init is still the runtime's own image.
+    let pid = b.create_ok(&b.id);
+    let handle = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH)
+        .open(format!("/proc/{pid}/exe"))
+        .unwrap();
+    b.delete_force(&b.id).ok();
+    let reopened = fs::OpenOptions::new().write(true).open(format!(
+        "/proc/self/fd/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&handle)
+    ));
+    let err = reopened.expect_err("the runtime's binary opened for writing");
+    // EROFS: the binary is on a read-only mount (ETXTBSY would only mean
+    // that some runtime process happened to be running).
+    assert_eq!(err.raw_os_error(), Some(libc::EROFS), "{err}");
+    b.assert_nothing_left();
+}

@@ -39,6 +39,8 @@ pub enum Error {
     #[error(transparent)]
     Signal(#[from] SignalError),
     #[error(transparent)]
+    Seal(#[from] crate::linux::seal::SealError),
+    #[error(transparent)]
     Resource(#[from] crate::linux::resources::ResourceError),
     #[error(transparent)]
     Freeze(#[from] crate::linux::freezer::FreezeError),
@@ -69,6 +71,13 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         return Err(CgroupError::Systemd.into());
     }
     let root = state_root(&cli.global);
+    // Only the commands that put rt's processes into containers.
+    if matches!(
+        cli.command,
+        Command::Create(_) | Command::Run(_) | Command::Exec(_)
+    ) {
+        crate::linux::seal::run_from_readonly_binary()?;
+    }
     match cli.command {
         Command::Create(args) => create::run(&root, &args),
         Command::Start { id } => start::run(&root, &id),

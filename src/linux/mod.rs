@@ -14,6 +14,7 @@ pub mod namespaces;
 pub mod resources;
 pub mod rootfs;
 pub mod safepath;
+pub mod seal;
 pub mod seccomp;
 pub mod signals;
 pub mod user;
