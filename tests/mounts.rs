@@ -314,3 +314,34 @@ fn mounts_tmpfs_tmpcopyup_keeps_the_image_content() {
     );
     b.assert_nothing_left();
 }
+
+/// CVE-2019-19921 / CVE-2021-30465 class: a mount target that is a symlink
+/// out of the rootfs is resolved inside it; nothing outside is touched.
+#[test]
+fn mounts_symlinked_target_stays_inside_rootfs() {
+    let Some(b) = Bundle::new("mounts_symlinked_target_stays_inside_rootfs") else {
+        return;
+    };
+    let outside = b.dir.join("outside");
+    fs::create_dir_all(&outside).unwrap();
+    std::os::unix::fs::symlink(&outside, b.host_path("/escape")).unwrap();
+    b.add_mount(json!({"destination": "/escape/mnt", "type": "tmpfs", "source": "tmpfs"}));
+    b.set_script("touch /escape/mnt/written && echo done");
+    // rt refuses a target whose symlink dangles inside the root; runc makes
+    // the directory inside the root. Either way, nothing outside.
+    let out = b.run(&b.id, &[]);
+    if out.success() {
+        let inside = b.host_path(outside.to_str().unwrap()).join("mnt");
+        assert!(inside.is_dir(), "the target should be {}", inside.display());
+    }
+    assert!(
+        !outside.join("mnt").exists(),
+        "the mount target was made outside the rootfs"
+    );
+    assert_eq!(
+        fs::read_dir(&outside).unwrap().count(),
+        0,
+        "something was written outside"
+    );
+    b.assert_nothing_left();
+}
