@@ -206,7 +206,14 @@ impl NewCgroup {
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(io_err("mkdir", &dir)(e)),
             }
-            if cpuset {
+        }
+        if cpuset {
+            // Every level from the top, not only the ones made here: a
+            // parent another create just made may not have its CPUs yet.
+            let below = path.strip_prefix(mountpoint).unwrap_or(Path::new(""));
+            let mut dir = mountpoint.to_path_buf();
+            for part in below.components() {
+                dir.push(part);
                 inherit_cpuset(&dir)?;
             }
         }
