@@ -144,6 +144,10 @@ pub fn spawn_exec(plan: &ExecPlan) -> Result<i32, SpawnError> {
 
 fn drive_exec(chan: &ParentEnd, child: Pid, guard: &mut Children) -> Result<i32, SpawnError> {
     let mut init = None;
+    let mut ready = false;
+    // InitPid (from an intermediate process) and Ready may come in either
+    // order. The channel is close-on-exec, so end-of-file after Ready means
+    // the program replaced the child.
     loop {
         match chan.recv()? {
             Some(ToParent::InitPid { pid }) => {
@@ -154,17 +158,12 @@ fn drive_exec(chan: &ParentEnd, child: Pid, guard: &mut Children) -> Result<i32,
                 }
                 init = Some(pid);
             }
-            Some(ToParent::Ready) => break,
+            Some(ToParent::Ready) => ready = true,
             Some(ToParent::Failed { error }) => return Err(SpawnError::Child(error)),
             Some(other) => return Err(SpawnError::OutOfTurn(other.name())),
+            None if ready => return init.ok_or(SpawnError::OutOfTurn("Ready")),
             None => return Err(SpawnError::ChildDied(guard.reap_status())),
         }
-    }
-    // The channel is close-on-exec: end-of-file means execve succeeded.
-    match chan.recv()? {
-        None => init.ok_or(SpawnError::OutOfTurn("Ready")),
-        Some(ToParent::Failed { error }) => Err(SpawnError::Child(error)),
-        Some(other) => Err(SpawnError::OutOfTurn(other.name())),
     }
 }
 
