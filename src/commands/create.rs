@@ -5,7 +5,6 @@ use super::{Error, Result};
 use crate::bundle::Bundle;
 use crate::cli::{CreateArgs, CreateOpts};
 use crate::linux::cgroups;
-use crate::linux::hooks::Step;
 use crate::process::{InitPlan, spawn};
 use crate::state::{Record, StateDir, Status, proc_stat};
 use oci_spec::runtime::LinuxNamespaceType;
@@ -39,16 +38,15 @@ pub fn create_container(root: &Path, id: &str, opts: &CreateOpts) -> Result<(Sta
 }
 
 fn build(dir: &StateDir, id: &str, bundle: &Bundle, opts: &CreateOpts) -> Result<Record> {
-    let fifo = make_exec_fifo(&dir.exec_fifo())?;
+    let fifo = make_fifo(&dir.exec_fifo())?;
     let mut plan = InitPlan::new(bundle, opts, fifo)?;
     let mut record = Record::new(id, &bundle.dir, &bundle.rootfs);
     record.annotations = bundle.spec.annotations().clone().unwrap_or_default();
     record.hooks = bundle.spec.hooks().clone();
     if record.hooks.is_some() {
         plan.hooks = Some(record.clone());
-        let hooks = record.hooks.as_ref();
-        if !Step::StartContainer.of(hooks).is_empty() || !Step::Poststart.of(hooks).is_empty() {
-            plan.start_fifo = Some(make_exec_fifo(&dir.start_fifo())?);
+        if record.start_waits_for_program() {
+            plan.start_fifo = Some(make_fifo(&dir.start_fifo())?);
         }
     }
     let linux = bundle.spec.linux().as_ref().expect("validated");
@@ -84,9 +82,10 @@ fn build(dir: &StateDir, id: &str, bundle: &Bundle, opts: &CreateOpts) -> Result
     Ok(record)
 }
 
-/// The fifo `start` writes to. The child gets it open read-write: it never
-/// sees end-of-file, so its read blocks until `start` writes a byte.
-fn make_exec_fifo(path: &Path) -> Result<OwnedFd> {
+/// A fifo between init and `start` (the exec fifo, the start fifo), which
+/// the child gets open read-write: as the exec fifo's reader it never sees
+/// end-of-file, so its read blocks until `start` writes a byte.
+fn make_fifo(path: &Path) -> Result<OwnedFd> {
     nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600)).map_err(|e| {
         Error::Sys {
             op: format!("mkfifo {}", path.display()),

@@ -49,16 +49,22 @@ pub fn run_poststop_hooks(record: &Record) {
     }
 }
 
+/// SIGKILLs the container's init, if it is still the same process, and
+/// waits (up to 5 s) until it is gone.
+pub fn kill_init(record: &Record) {
+    if let Some(init) = Pidfd::open(record.pid, record.pid_start) {
+        let _ = init.signal(libc::SIGKILL);
+        init.wait_exit(5000);
+    }
+}
+
 /// Kills whatever of the container still runs and removes its cgroups.
 pub fn teardown(record: &Record) -> Result<()> {
     // A paused container's processes must be thawed to die.
     if record.status == Status::Paused {
         freezer::thaw(&cgroups::dirs_of(&record.cgroup_dirs)?)?;
     }
-    if let Some(init) = Pidfd::open(record.pid, record.pid_start) {
-        let _ = init.signal(libc::SIGKILL);
-        init.wait_exit(5000);
-    }
+    kill_init(record);
     // Without its own PID namespace the container's other processes do not
     // die with init: kill each one still in its cgroup.
     if !record.own_pid_ns {

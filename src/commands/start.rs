@@ -2,7 +2,7 @@
 
 use super::{Error, Result};
 use crate::linux::hooks::{self, Step};
-use crate::state::{Pidfd, Record, StateDir, StateJson, Status};
+use crate::state::{Record, StateDir, StateJson, Status};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
@@ -24,7 +24,10 @@ pub fn start_container(dir: &StateDir, record: &mut Record) -> Result<()> {
         Status::Paused => return refused("cannot start a paused container"),
         Status::Creating => return refused("cannot start a container that is still being created"),
     }
-    let start_report = open_start_fifo(dir)?;
+    let start_report = match record.start_waits_for_program() {
+        true => Some(open_start_fifo(dir)?),
+        false => None,
+    };
     let fifo = dir.exec_fifo();
     // Non-blocking: with no reader (init died) this fails instead of hanging.
     let mut f = std::fs::OpenOptions::new()
@@ -54,24 +57,19 @@ pub fn start_container(dir: &StateDir, record: &mut Record) -> Result<()> {
     run_poststart_hooks(record)
 }
 
-/// The fifo init reports on when the container has startContainer or
-/// poststart hooks; opened before the start byte so no report is missed.
-fn open_start_fifo(dir: &StateDir) -> Result<Option<std::fs::File>> {
+/// The fifo init reports on; opened before the start byte so no report is
+/// missed. Init holds it open for writing, so a non-blocking open succeeds.
+fn open_start_fifo(dir: &StateDir) -> Result<std::fs::File> {
     let path = dir.start_fifo();
-    // Init holds it open for writing, so a non-blocking open succeeds.
-    match std::fs::OpenOptions::new()
+    std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
         .open(&path)
-    {
-        Ok(f) => Ok(Some(f)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(Error::Io {
+        .map_err(|source| Error::Io {
             op: "open",
             path,
             source,
-        }),
-    }
+        })
 }
 
 /// runtime.md steps 7-9: the startContainer hooks ran and the program
@@ -99,10 +97,7 @@ fn run_poststart_hooks(record: &Record) -> Result<()> {
     }
     let state = StateJson::for_hook(record, Status::Running, record.pid);
     if let Err(e) = hooks::run(Step::Poststart, record.hooks.as_ref(), &state) {
-        if let Some(init) = Pidfd::open(record.pid, record.pid_start) {
-            let _ = init.signal(libc::SIGKILL);
-            init.wait_exit(5000);
-        }
+        super::delete::kill_init(record);
         return Err(e.into());
     }
     Ok(())

@@ -4,7 +4,7 @@
 //! container.
 
 use super::init::{
-    InitError, Never, clone_parent, close_fds_except, die_with, expect, load_seccomp,
+    InitError, Never, clone_parent, close_fds_except, die_with, expect, fail, load_seccomp,
     prepare_program, reset_signal_mask,
 };
 use super::plan::ProcessPlan;
@@ -24,20 +24,10 @@ pub struct ExecPlan {
 
 /// Runs the child to the exec of the program; never returns.
 pub fn run(plan: &ExecPlan, chan: ChildEnd, parent: Pid) -> ! {
-    let err = match enter_and_exec(plan, &chan, parent) {
+    match enter_and_exec(plan, &chan, parent) {
         Ok(never) => match never {},
-        Err(e) => e,
-    };
-    if chan
-        .send(&ToParent::Failed {
-            error: err.to_string(),
-        })
-        .is_err()
-    {
-        eprintln!("rt: {err}");
+        Err(e) => fail(&chan, &e),
     }
-    // SAFETY: leave without running the parent's atexit handlers or destructors.
-    unsafe { libc::_exit(1) }
 }
 
 fn enter_and_exec(plan: &ExecPlan, chan: &ChildEnd, parent: Pid) -> Result<Never, InitError> {

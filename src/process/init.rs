@@ -68,12 +68,16 @@ fn sys(op: impl Into<String>) -> impl FnOnce(nix::Error) -> InitError {
 
 /// Runs the child to the exec of the user program; never returns.
 pub fn run(plan: &InitPlan, chan: ChildEnd, parent: Pid) -> ! {
-    let err = match enter_container(plan, &chan, parent) {
+    match enter_container(plan, &chan, parent) {
         Ok(never) => match never {},
-        Err(e) => e,
-    };
-    // After Ready nobody listens (a startContainer hook failed after
-    // `start`): the container's stderr is the only place left to say why.
+        Err(e) => fail(&chan, &e),
+    }
+}
+
+/// Reports `err` to the parent and exits. After Ready nobody listens (a
+/// startContainer hook failed after `start`, or an exec'd program's
+/// execve): the process's stderr is the only place left to say why.
+pub(super) fn fail(chan: &ChildEnd, err: &InitError) -> ! {
     if chan
         .send(&ToParent::Failed {
             error: err.to_string(),

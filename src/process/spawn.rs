@@ -78,16 +78,7 @@ fn drive(
                 write_id_maps(child.as_raw(), plan.id_maps.as_ref())?;
                 chan.send(&ToChild::IdMapsWritten)?;
             }
-            Some(ToParent::InitPid { pid }) => {
-                if pid != child.as_raw() {
-                    // The child forked init and exits; init is our child too
-                    // (CLONE_PARENT), so both are reaped here.
-                    guard.0.push(Pid::from_raw(pid));
-                    let _ = waitpid(child, None);
-                    guard.0.retain(|p| *p != child);
-                }
-                init = Some(pid);
-            }
+            Some(ToParent::InitPid { pid }) => init = Some(guard.adopt(child, pid)),
             Some(ToParent::RunHooks) => hooks_asked = true,
             Some(ToParent::Ready) => ready = true,
             Some(ToParent::Failed { error }) => return Err(SpawnError::Child(error)),
@@ -150,14 +141,7 @@ fn drive_exec(chan: &ParentEnd, child: Pid, guard: &mut Children) -> Result<i32,
     // the program replaced the child.
     loop {
         match chan.recv()? {
-            Some(ToParent::InitPid { pid }) => {
-                if pid != child.as_raw() {
-                    guard.0.push(Pid::from_raw(pid));
-                    let _ = waitpid(child, None);
-                    guard.0.retain(|p| *p != child);
-                }
-                init = Some(pid);
-            }
+            Some(ToParent::InitPid { pid }) => init = Some(guard.adopt(child, pid)),
             Some(ToParent::Ready) => ready = true,
             Some(ToParent::Failed { error }) => return Err(SpawnError::Child(error)),
             Some(other) => return Err(SpawnError::OutOfTurn(other.name())),
@@ -183,6 +167,18 @@ fn write_id_maps(pid: i32, maps: Option<&(String, String)>) -> Result<(), SpawnE
 struct Children(Vec<Pid>);
 
 impl Children {
+    /// Records the PID of the process that runs on. When the child forked
+    /// it and exits, that process is our child too (CLONE_PARENT): the
+    /// child is reaped here and the new one guarded in its place.
+    fn adopt(&mut self, child: Pid, pid: i32) -> i32 {
+        if pid != child.as_raw() {
+            self.0.push(Pid::from_raw(pid));
+            let _ = waitpid(child, None);
+            self.0.retain(|p| *p != child);
+        }
+        pid
+    }
+
     /// How the processes ended, for the error message.
     fn reap_status(&mut self) -> String {
         let mut out = Vec::new();

@@ -123,6 +123,14 @@ impl Record {
         }
     }
 
+    /// Whether `start` must wait for init to run the program before it
+    /// returns: startContainer hooks may fail, poststart must follow it.
+    pub fn start_waits_for_program(&self) -> bool {
+        use crate::linux::hooks::Step;
+        let hooks = self.hooks.as_ref();
+        !Step::StartContainer.of(hooks).is_empty() || !Step::Poststart.of(hooks).is_empty()
+    }
+
     /// The status the container is in now: the recorded one while its init
     /// lives, `stopped` once it is gone, a zombie, or its PID was reused.
     pub fn live_status(&self) -> Status {
