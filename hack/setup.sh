@@ -17,7 +17,8 @@ packages=(
 	iproute2 util-linux mount
 	shellcheck
 	docker-registry skopeo apache2-utils openssl umoci # rt-bundle's tests and hack/bench-bundle.sh
-	podman containerd # hack/callers-test.sh
+	podman containerd docker.io # hack/callers-test.sh
+	qemu-system-x86 xz-utils # hack/vm-cgroup2.sh (cgroup v2 tests in a VM)
 )
 
 missing=()
