@@ -9,6 +9,8 @@ pub mod devices;
 pub mod devrules;
 pub mod freezer;
 pub mod hooks;
+pub mod idmap;
+pub mod mountapi;
 pub mod mounts;
 pub mod namespaces;
 pub mod resources;

@@ -398,6 +398,7 @@ fn with_home(env: &[String], uid: u32) -> Vec<String> {
 /// inherited state-directory lock would block every later command.
 fn close_inherited_fds(plan: &InitPlan, chan: &ChildEnd) -> Result<(), InitError> {
     let mut keep: Vec<i32> = plan.namespaces.fds().collect();
+    keep.extend(plan.rootfs.fds());
     keep.push(plan.exec_fifo.as_raw_fd());
     keep.extend(plan.start_fifo.as_ref().map(|f| f.as_raw_fd()));
     close_fds_except(keep, &plan.process, chan)
