@@ -13,6 +13,7 @@ pub mod idmap;
 pub mod mountapi;
 pub mod mounts;
 pub mod namespaces;
+pub mod procfs;
 pub mod resources;
 pub mod rootfs;
 pub mod safepath;

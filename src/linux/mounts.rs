@@ -260,6 +260,22 @@ mod tests {
         }
     }
 
+    /// config.md's table of Linux mount options, as of runtime-spec 1.3.0.
+    const SPEC_OPTIONS: &str = "async atime bind defaults dev diratime dirsync exec iversion \
+        lazytime loud mand noatime nodev nodiratime noexec noiversion nolazytime nomand \
+        norelatime nostrictatime nosuid nosymfollow private ratime rbind rdev rdiratime \
+        relatime remount rexec rnoatime rnodiratime rnoexec rnorelatime rnostrictatime rnosuid \
+        rnosymfollow ro rprivate rrelatime rro rrw rshared rslave rstrictatime rsuid rsymfollow \
+        runbindable rw shared silent slave strictatime suid symfollow sync tmpcopyup \
+        unbindable idmap ridmap";
+
+    #[test]
+    fn every_option_of_the_spec_is_recognized() {
+        for opt in SPEC_OPTIONS.split_whitespace() {
+            assert!(RECOGNIZED.contains(&opt), "{opt} is not recognized");
+        }
+    }
+
     fn opts(list: &[&str]) -> MountOptions {
         parse(&list.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap()
     }

@@ -11,6 +11,7 @@ use super::devices::{self, Device, DeviceError};
 use super::idmap::{IdmapError, Usernses};
 use super::mountapi;
 use super::mounts::{self, MountOptions, OptionError};
+use super::procfs::{ProcError, ProcRoot};
 use super::safepath::{Kind, PathError, Root, fd_path};
 use nix::fcntl::OFlag;
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
@@ -45,6 +46,8 @@ pub enum RootfsError {
     Path(#[from] PathError),
     #[error(transparent)]
     Device(#[from] DeviceError),
+    #[error(transparent)]
+    Proc(#[from] ProcError),
     #[error("{op} {path}: {source}")]
     Sys {
         op: &'static str,
@@ -236,6 +239,10 @@ pub fn enter(plan: &RootfsPlan) -> Result<(), RootfsError> {
 /// After the switch: read-only root, masked and read-only paths, propagation.
 pub fn finish(plan: &RootfsPlan) -> Result<(), RootfsError> {
     let root = Root::open(Path::new("/"))?;
+    if !plan.masked.is_empty() || !plan.readonly_paths.is_empty() {
+        // The mounts below go through /proc/self/fd: it must be procfs's.
+        ProcRoot::open(&root)?;
+    }
     for path in &plan.masked {
         mask_path(&root, path)?;
     }
