@@ -114,3 +114,30 @@ pub fn attach(tree: &OwnedFd, target: &impl AsRawFd) -> nix::Result<()> {
     };
     nix::errno::Errno::result(r).map(drop)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_atime_mode_clears_the_whole_field() {
+        let mut a = Attrs::default();
+        a.apply(true, libc::MOUNT_ATTR_RDONLY);
+        a.atime = Some(libc::MOUNT_ATTR_STRICTATIME);
+        let raw = a.raw(None);
+        assert_eq!(
+            raw.attr_set,
+            libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_STRICTATIME
+        );
+        assert_eq!(raw.attr_clr, libc::MOUNT_ATTR__ATIME);
+        assert_eq!(raw.userns_fd, 0);
+    }
+
+    #[test]
+    fn later_settings_of_a_bit_win() {
+        let mut a = Attrs::default();
+        a.apply(true, libc::MOUNT_ATTR_NOEXEC);
+        a.apply(false, libc::MOUNT_ATTR_NOEXEC);
+        assert_eq!((a.set, a.clear), (0, libc::MOUNT_ATTR_NOEXEC));
+    }
+}
