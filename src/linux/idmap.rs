@@ -198,3 +198,58 @@ fn write_maps(pid: i32, uid_map: &str, gid_map: &str) -> Result<OwnedFd, IdmapEr
     )
     .map_err(sys(format!("open {path}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(user_ns: bool) -> Spec {
+        let ns = if user_ns {
+            r#"[{"type": "mount"}, {"type": "user"}]"#
+        } else {
+            r#"[{"type": "mount"}]"#
+        };
+        serde_json::from_str(&format!(
+            r#"{{"ociVersion": "1.0.0", "root": {{"path": "rootfs"}},
+                 "linux": {{"namespaces": {ns}}}}}"#
+        ))
+        .unwrap()
+    }
+
+    fn mount(json: &str) -> Mount {
+        serde_json::from_str(json).unwrap()
+    }
+
+    fn tree(spec: &Spec, m: &Mount, bind: bool, idmap: Option<Idmap>) -> Result<bool, String> {
+        Usernses::new(spec)
+            .tree(m, Path::new("/nonexistent"), bind, false, idmap)
+            .map(|t| t.is_some())
+            .map_err(|e| e.to_string())
+    }
+
+    const MAP: &str = r#"[{"containerID": 0, "hostID": 1000, "size": 1}]"#;
+
+    #[test]
+    fn no_idmap_asked_is_free() {
+        let m = mount(r#"{"destination": "/x", "source": "/y", "options": ["rbind"]}"#);
+        assert_eq!(tree(&spec(false), &m, true, None), Ok(false));
+    }
+
+    #[test]
+    fn invalid_idmap_configs() {
+        let half = mount(&format!(
+            r#"{{"destination": "/x", "source": "/y", "uidMappings": {MAP}}}"#
+        ));
+        let e = tree(&spec(true), &half, true, Some(Idmap::Top)).unwrap_err();
+        assert!(e.contains("together"), "{e}");
+        let both = mount(&format!(
+            r#"{{"destination": "/x", "source": "/y", "uidMappings": {MAP}, "gidMappings": {MAP}}}"#
+        ));
+        // Mappings without the option still ask for an id-mapped mount.
+        let e = tree(&spec(true), &both, false, None).unwrap_err();
+        assert!(e.contains("bind mounts only"), "{e}");
+        let bare = mount(r#"{"destination": "/x", "source": "/y"}"#);
+        let e = tree(&spec(false), &bare, true, Some(Idmap::Recursive)).unwrap_err();
+        assert!(e.contains("user namespace"), "{e}");
+    }
+}
