@@ -289,3 +289,30 @@ fn devices_in_user_namespace_are_host_binds() {
     assert_eq!(lines, want, "{out}");
     b.assert_nothing_left();
 }
+
+/// `ridmap` id-maps the submounts of an rbind too; `idmap` only its top.
+#[test]
+fn mount_ridmap_reaches_submounts() {
+    let Some(b) = Bundle::new("mount_ridmap_reaches_submounts") else {
+        return;
+    };
+    let src = tree_with_submount(&b);
+    for d in ["/rec", "/top"] {
+        fs::create_dir(b.host_path(d)).unwrap();
+    }
+    b.add_namespace(json!({"type": "user"}));
+    b.config(|c| {
+        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    });
+    b.add_mount(bind(&src, "/rec", &["rbind", "ridmap"]));
+    b.add_mount(bind(&src, "/top", &["rbind", "idmap"]));
+    b.set_script("stat -c '%n %u' /rec/top /rec/sub/inner /top/top /top/sub/inner");
+    // The fixture's files are root's on the host.
+    assert_eq!(
+        b.run_ok(),
+        "/rec/top 0\n/rec/sub/inner 0\n/top/top 0\n/top/sub/inner 65534\n"
+    );
+    unmount_fixture(&src);
+    b.assert_nothing_left();
+}
