@@ -3,10 +3,11 @@
 //! sent to the caller over a unix socket (SCM_RIGHTS), its slave the
 //! program's stdio, controlling terminal and /dev/console.
 
-use super::safepath::{Kind, PathError, Root, fd_path};
+use super::procfs::{ProcError, ProcRoot};
+use super::safepath::{PathError, Root, fd_path};
 use nix::fcntl::OFlag;
 use nix::mount::{MsFlags, mount};
-use nix::pty::{PtyMaster, posix_openpt, ptsname_r, unlockpt};
+use nix::pty::{PtyMaster, posix_openpt, unlockpt};
 use nix::sys::socket::{ControlMessage, MsgFlags, UnixAddr, sendmsg};
 use std::io::IoSlice;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -24,6 +25,8 @@ pub enum ConsoleError {
     },
     #[error(transparent)]
     Path(#[from] PathError),
+    #[error("console: {0}")]
+    Proc(#[from] ProcError),
 }
 
 fn sys(op: &'static str) -> impl FnOnce(nix::Error) -> ConsoleError {
@@ -61,11 +64,10 @@ impl ConsolePlan {
         if let Some((rows, cols)) = self.size {
             set_size(&slave, rows, cols)?;
         }
-        let slave_name = ptsname_r(&master).map_err(sys("ptsname"))?;
         send_master(&self.socket, &master)?;
         drop(master);
         if dev_console {
-            bind_dev_console(Path::new(&slave_name))?;
+            bind_dev_console(&slave)?;
         }
         make_controlling_terminal(&slave)
     }
@@ -133,19 +135,64 @@ fn send_master(socket: &OwnedFd, master: &PtyMaster) -> Result<(), ConsoleError>
 }
 
 /// /dev/console is the slave (runtime-linux.md), bound over a file made in
-/// the container's /dev.
-fn bind_dev_console(slave_name: &Path) -> Result<(), ConsoleError> {
+/// the container's /dev. The source is the slave's own descriptor, never a
+/// path; a symlink at /dev/console is replaced, not followed, and the
+/// target must be a plain file or device outside procfs and sysfs, so the
+/// bind cannot cover (and later unmask) a /proc or /sys file
+/// (CVE-2025-52565).
+fn bind_dev_console(slave: &OwnedFd) -> Result<(), ConsoleError> {
     let root = Root::open(Path::new("/"))?;
-    let target = root.ensure(Path::new("/dev/console"), Kind::File)?;
-    let source = root.open_at(slave_name, OFlag::O_PATH | OFlag::O_CLOEXEC)?;
+    // The descriptors below are reached through /proc/self/fd.
+    ProcRoot::open(&root)?;
+    let target = console_target(&root)?;
     mount(
-        Some(&fd_path(&source)),
+        Some(&fd_path(slave)),
         &fd_path(&target),
         None::<&str>,
         MsFlags::MS_BIND,
         None::<&str>,
     )
     .map_err(sys("bind the pty to /dev/console"))
+}
+
+fn console_target(root: &Root) -> Result<OwnedFd, ConsoleError> {
+    use nix::sys::stat::{Mode, SFlag, fstat, fstatat};
+    let dev = root.mkdir_all(Path::new("/dev"))?;
+    let nofollow = nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW;
+    if fstatat(&dev, "console", nofollow)
+        .is_ok_and(|st| SFlag::from_bits_truncate(st.st_mode & libc::S_IFMT) == SFlag::S_IFLNK)
+    {
+        nix::unistd::unlinkat(&dev, "console", nix::unistd::UnlinkatFlags::NoRemoveDir)
+            .map_err(sys("remove the /dev/console symlink"))?;
+    }
+    let create = OFlag::O_RDONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW;
+    match nix::fcntl::openat(
+        &dev,
+        "console",
+        create | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(0o600),
+    ) {
+        Ok(_) | Err(nix::Error::EEXIST) => {}
+        Err(e) => return Err(sys("create /dev/console")(e)),
+    }
+    let target = nix::fcntl::openat(
+        &dev,
+        "console",
+        OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(sys("open /dev/console"))?;
+    let kind = fstat(&target).map_err(sys("stat /dev/console"))?.st_mode & libc::S_IFMT;
+    let fs = nix::sys::statfs::fstatfs(&target).map_err(sys("statfs /dev/console"))?;
+    let special = [
+        nix::sys::statfs::PROC_SUPER_MAGIC,
+        nix::sys::statfs::SYSFS_MAGIC,
+    ]
+    .contains(&fs.filesystem_type());
+    if !(kind == libc::S_IFREG || kind == libc::S_IFCHR) || special {
+        return Err(sys("check /dev/console")(nix::Error::EINVAL));
+    }
+    Ok(target)
 }
 
 fn make_controlling_terminal(slave: &OwnedFd) -> Result<(), ConsoleError> {

@@ -22,6 +22,10 @@ pub enum DeviceError {
     },
     #[error("linux.devices: {0}: a different file already exists there")]
     Conflict(PathBuf),
+    #[error(
+        "linux.devices: {0}: in a user namespace devices are bind mounts of the host's, and the host's node there is not this device"
+    )]
+    HostMismatch(PathBuf),
     #[error("linux.devices: {0}: type {1:?} is not one of c, b, u, p")]
     BadType(PathBuf, String),
 }
@@ -91,7 +95,8 @@ pub fn defaults() -> Vec<Device> {
 /// Creates each device node inside the root.
 pub fn create(root: &Root, devices: &[Device], in_userns: bool) -> Result<(), DeviceError> {
     for dev in devices {
-        if in_userns {
+        // A fifo needs no privilege; device nodes do.
+        if in_userns && dev.kind != 'p' {
             bind_host_device(root, dev)?;
         } else {
             make_node(root, dev)?;
@@ -147,19 +152,33 @@ fn make_node(root: &Root, dev: &Device) -> Result<(), DeviceError> {
 }
 
 fn bind_host_device(root: &Root, dev: &Device) -> Result<(), DeviceError> {
+    let sys = |op| {
+        let path = dev.path.clone();
+        move |source| DeviceError::Sys { op, path, source }
+    };
+    // The host's node at the same path, checked to be the device asked for.
+    let host = nix::fcntl::open(&dev.path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(sys("open host device"))?;
+    let st = nix::sys::stat::fstat(&host).map_err(sys("stat host device"))?;
+    let kind = if dev.kind == 'b' {
+        libc::S_IFBLK
+    } else {
+        libc::S_IFCHR
+    };
+    if st.st_mode & libc::S_IFMT != kind
+        || st.st_rdev != makedev(dev.major as u64, dev.minor as u64)
+    {
+        return Err(DeviceError::HostMismatch(dev.path.clone()));
+    }
     let target = root.ensure(&dev.path, Kind::File)?;
     mount(
-        Some(&dev.path),
+        Some(&fd_path(&host)),
         &fd_path(&target),
         None::<&str>,
         MsFlags::MS_BIND,
         None::<&str>,
     )
-    .map_err(|source| DeviceError::Sys {
-        op: "bind mount host device",
-        path: dev.path.clone(),
-        source,
-    })
+    .map_err(sys("bind mount host device"))
 }
 
 /// /dev/fd, /dev/std{in,out,err}, /dev/core and /dev/ptmx, as runc makes them.

@@ -1,11 +1,22 @@
-//! Mount options of config.md as mount(2) flags, propagation and data.
+//! Mount options of config.md as mount(2) flags, propagation, recursive
+//! attributes (mount_setattr), id-mapping and filesystem data.
 
+use super::mountapi::Attrs;
 use nix::mount::MsFlags;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OptionError {
-    #[error("mount option {0:?} is not supported by rt yet")]
-    Unsupported(String),
+    #[error("mount option {0:?} is unknown: a bind mount has no filesystem options to pass it to")]
+    UnknownForBind(String),
+}
+
+/// `idmap` or `ridmap`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Idmap {
+    /// Only the bind mount itself is id-mapped.
+    Top,
+    /// Its submounts too (`ridmap`).
+    Recursive,
 }
 
 #[derive(Debug, Clone)]
@@ -19,6 +30,9 @@ pub struct MountOptions {
     pub bind: bool,
     /// runc's extension: fill a new tmpfs with what was at its destination.
     pub tmpcopyup: bool,
+    /// The `r*` options, applied with mount_setattr(AT_RECURSIVE) after the mount.
+    pub recursive: Attrs,
+    pub idmap: Option<Idmap>,
 }
 
 impl MountOptions {
@@ -26,33 +40,6 @@ impl MountOptions {
         (!self.data.is_empty()).then(|| self.data.join(","))
     }
 }
-
-/// Recursive attributes (mount_setattr) and id-mapped mounts arrive with the
-/// mounts work; until then they are refused rather than dropped.
-const NOT_YET: &[&str] = &[
-    "rro",
-    "rrw",
-    "rnosuid",
-    "rsuid",
-    "rnodev",
-    "rdev",
-    "rnoexec",
-    "rexec",
-    "rnosymfollow",
-    "rsymfollow",
-    "ratime",
-    "rnoatime",
-    "rstrictatime",
-    "rnostrictatime",
-    "rrelatime",
-    "rnorelatime",
-    "rdiratime",
-    "rnodiratime",
-    "idmap",
-    "ridmap",
-    "nosymfollow",
-    "symfollow",
-];
 
 /// Every option `parse` turns into a flag or a propagation change: what
 /// `rt features` reports as mountOptions.
@@ -65,6 +52,8 @@ pub const RECOGNIZED: &[&str] = &[
     "diratime",
     "dirsync",
     "exec",
+    "idmap",
+    "iversion",
     "lazytime",
     "loud",
     "mand",
@@ -72,19 +61,40 @@ pub const RECOGNIZED: &[&str] = &[
     "nodev",
     "nodiratime",
     "noexec",
+    "noiversion",
     "nolazytime",
     "nomand",
     "norelatime",
     "nostrictatime",
     "nosuid",
+    "nosymfollow",
     "private",
+    "ratime",
     "rbind",
+    "rdev",
+    "rdiratime",
     "relatime",
     "remount",
+    "rexec",
+    "ridmap",
+    "rnoatime",
+    "rnodev",
+    "rnodiratime",
+    "rnoexec",
+    "rnorelatime",
+    "rnostrictatime",
+    "rnosuid",
+    "rnosymfollow",
     "ro",
     "rprivate",
+    "rrelatime",
+    "rro",
+    "rrw",
     "rshared",
     "rslave",
+    "rstrictatime",
+    "rsuid",
+    "rsymfollow",
     "runbindable",
     "rw",
     "shared",
@@ -92,6 +102,7 @@ pub const RECOGNIZED: &[&str] = &[
     "slave",
     "strictatime",
     "suid",
+    "symfollow",
     "sync",
     "tmpcopyup",
     "unbindable",
@@ -104,14 +115,17 @@ pub fn parse(options: &[String]) -> Result<MountOptions, OptionError> {
         data: Vec::new(),
         bind: false,
         tmpcopyup: false,
+        recursive: Attrs::default(),
+        idmap: None,
     };
     for opt in options {
         let opt = opt.as_str();
-        if NOT_YET.contains(&opt) {
-            return Err(OptionError::Unsupported(opt.to_string()));
-        }
         if opt == "tmpcopyup" {
             out.tmpcopyup = true;
+        } else if opt == "idmap" {
+            out.idmap = Some(Idmap::Top);
+        } else if opt == "ridmap" {
+            out.idmap = Some(Idmap::Recursive);
         } else if let Some(p) = propagation_flag(opt) {
             out.propagation.push(p);
         } else if let Some((set, flag)) = mount_flag(opt) {
@@ -123,13 +137,56 @@ pub fn parse(options: &[String]) -> Result<MountOptions, OptionError> {
             if flag.contains(MsFlags::MS_BIND) && set {
                 out.bind = true;
             }
-        } else {
+        } else if !recursive_attr(opt, &mut out.recursive) {
             // Everything else is the filesystem's to judge (mode=, size=,
             // newinstance, ...): the kernel names what it rejects.
             out.data.push(opt.to_string());
         }
     }
+    // The kernel ignores data on a bind mount: an option nobody knows
+    // would silently do nothing.
+    if let (true, Some(unknown)) = (out.bind, out.data.first()) {
+        return Err(OptionError::UnknownForBind(unknown.clone()));
+    }
     Ok(out)
+}
+
+/// The `r*` options of config.md: false when `opt` is not one.
+fn recursive_attr(opt: &str, attrs: &mut Attrs) -> bool {
+    use libc::{
+        MOUNT_ATTR_NOATIME as NOATIME, MOUNT_ATTR_NODEV, MOUNT_ATTR_NODIRATIME, MOUNT_ATTR_NOEXEC,
+        MOUNT_ATTR_NOSUID, MOUNT_ATTR_NOSYMFOLLOW, MOUNT_ATTR_RDONLY,
+        MOUNT_ATTR_RELATIME as RELATIME, MOUNT_ATTR_STRICTATIME as STRICTATIME,
+    };
+    let bit = match opt {
+        "rro" => Some((true, MOUNT_ATTR_RDONLY)),
+        "rrw" => Some((false, MOUNT_ATTR_RDONLY)),
+        "rnosuid" => Some((true, MOUNT_ATTR_NOSUID)),
+        "rsuid" => Some((false, MOUNT_ATTR_NOSUID)),
+        "rnodev" => Some((true, MOUNT_ATTR_NODEV)),
+        "rdev" => Some((false, MOUNT_ATTR_NODEV)),
+        "rnoexec" => Some((true, MOUNT_ATTR_NOEXEC)),
+        "rexec" => Some((false, MOUNT_ATTR_NOEXEC)),
+        "rnodiratime" => Some((true, MOUNT_ATTR_NODIRATIME)),
+        "rdiratime" => Some((false, MOUNT_ATTR_NODIRATIME)),
+        "rnosymfollow" => Some((true, MOUNT_ATTR_NOSYMFOLLOW)),
+        "rsymfollow" => Some((false, MOUNT_ATTR_NOSYMFOLLOW)),
+        _ => None,
+    };
+    if let Some((on, bit)) = bit {
+        attrs.apply(on, bit);
+        return true;
+    }
+    // The access-time mode is one value: "not noatime" and "not
+    // strictatime" mean the kernel's default, relatime; "not relatime"
+    // means updating on every access, strictatime.
+    attrs.atime = Some(match opt {
+        "ratime" | "rrelatime" | "rnostrictatime" => RELATIME,
+        "rnoatime" => NOATIME,
+        "rstrictatime" | "rnorelatime" => STRICTATIME,
+        _ => return false,
+    });
+    true
 }
 
 /// (true, F) sets F; (false, F) clears it.
@@ -161,6 +218,10 @@ fn mount_flag(opt: &str) -> Option<(bool, MsFlags)> {
         "nostrictatime" => (false, F::MS_STRICTATIME),
         "lazytime" => (true, F::MS_LAZYTIME),
         "nolazytime" => (false, F::MS_LAZYTIME),
+        "iversion" => (true, F::MS_I_VERSION),
+        "noiversion" => (false, F::MS_I_VERSION),
+        "nosymfollow" => (true, F::from_bits_retain(libc::MS_NOSYMFOLLOW)),
+        "symfollow" => (false, F::from_bits_retain(libc::MS_NOSYMFOLLOW)),
         "silent" => (true, F::MS_SILENT),
         "loud" => (false, F::MS_SILENT),
         "bind" => (true, F::MS_BIND),
@@ -191,10 +252,27 @@ mod tests {
     #[test]
     fn recognized_options_are_flags_or_propagation() {
         for opt in RECOGNIZED {
-            let known =
-                mount_flag(opt).is_some() || propagation_flag(opt).is_some() || *opt == "tmpcopyup";
-            assert!(known, "{opt} is reported but parsed as filesystem data");
-            assert!(!NOT_YET.contains(opt), "{opt} is reported but refused");
+            let o = parse(&[opt.to_string()]).unwrap();
+            assert!(
+                o.data.is_empty(),
+                "{opt} is reported but parsed as filesystem data"
+            );
+        }
+    }
+
+    /// config.md's table of Linux mount options, as of runtime-spec 1.3.0.
+    const SPEC_OPTIONS: &str = "async atime bind defaults dev diratime dirsync exec iversion \
+        lazytime loud mand noatime nodev nodiratime noexec noiversion nolazytime nomand \
+        norelatime nostrictatime nosuid nosymfollow private ratime rbind rdev rdiratime \
+        relatime remount rexec rnoatime rnodiratime rnoexec rnorelatime rnostrictatime rnosuid \
+        rnosymfollow ro rprivate rrelatime rro rrw rshared rslave rstrictatime rsuid rsymfollow \
+        runbindable rw shared silent slave strictatime suid symfollow sync tmpcopyup \
+        unbindable idmap ridmap";
+
+    #[test]
+    fn every_option_of_the_spec_is_recognized() {
+        for opt in SPEC_OPTIONS.split_whitespace() {
+            assert!(RECOGNIZED.contains(&opt), "{opt} is not recognized");
         }
     }
 
@@ -204,12 +282,10 @@ mod tests {
 
     #[test]
     fn splits_flags_propagation_and_data() {
-        let o = opts(&["rbind", "ro", "nosuid", "rslave", "mode=755", "size=64k"]);
-        assert!(o.bind);
-        assert!(
-            o.flags
-                .contains(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_RDONLY)
-        );
+        let o = opts(&["ro", "nosuid", "rslave", "mode=755", "size=64k"]);
+        assert!(!o.bind);
+        assert!(o.flags.contains(MsFlags::MS_NOSUID | MsFlags::MS_RDONLY));
+        assert!(opts(&["rbind", "ro"]).bind);
         assert_eq!(o.propagation, vec![MsFlags::MS_SLAVE | MsFlags::MS_REC]);
         assert_eq!(o.data().as_deref(), Some("mode=755,size=64k"));
     }
@@ -221,7 +297,31 @@ mod tests {
     }
 
     #[test]
-    fn recursive_attributes_are_refused_not_dropped() {
-        assert!(parse(&["rro".to_string()]).is_err());
+    fn recursive_attributes() {
+        let o = opts(&["rbind", "rro", "rnosuid", "rexec", "rnoatime"]);
+        assert!(o.flags.is_empty() || o.flags == MsFlags::MS_BIND | MsFlags::MS_REC);
+        let a = o.recursive;
+        assert_eq!(a.set, libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOSUID);
+        assert_eq!(a.clear, libc::MOUNT_ATTR_NOEXEC);
+        assert_eq!(a.atime, Some(libc::MOUNT_ATTR_NOATIME));
+        let later = opts(&["rro", "rrw", "rnoatime", "ratime"]).recursive;
+        assert_eq!(later.set, 0);
+        assert_eq!(later.clear, libc::MOUNT_ATTR_RDONLY);
+        assert_eq!(later.atime, Some(libc::MOUNT_ATTR_RELATIME));
+    }
+
+    #[test]
+    fn plain_mounts_have_no_recursive_attributes() {
+        let o = opts(&["rbind", "ro", "nosuid", "rprivate"]);
+        assert!(o.recursive.is_empty() && o.idmap.is_none());
+        assert_eq!(opts(&["ridmap"]).idmap, Some(Idmap::Recursive));
+    }
+
+    #[test]
+    fn unknown_option_on_a_bind_mount_is_an_error() {
+        let e = parse(&["rbind".to_string(), "bogus".to_string()]).unwrap_err();
+        assert!(e.to_string().contains("\"bogus\""), "{e}");
+        // Filesystem mounts pass it to the kernel, which judges it.
+        assert_eq!(opts(&["bogus=1"]).data, ["bogus=1"]);
     }
 }

@@ -8,11 +8,15 @@
 use super::cgroups::CgroupDir;
 use super::copyup::copy_tree;
 use super::devices::{self, Device, DeviceError};
+use super::idmap::{IdmapError, Usernses};
+use super::mountapi;
 use super::mounts::{self, MountOptions, OptionError};
+use super::procfs::{ProcError, ProcRoot};
 use super::safepath::{Kind, PathError, Root, fd_path};
 use nix::fcntl::OFlag;
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use oci_spec::runtime::Spec;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -23,12 +27,27 @@ pub enum RootfsError {
         dest: PathBuf,
         source: OptionError,
     },
+    #[error("mounts[{index}] ({dest}): {source}")]
+    Idmap {
+        index: usize,
+        dest: PathBuf,
+        source: IdmapError,
+    },
+    #[error("mount {fstype} on {dest} with data {data:?}: {source}")]
+    Mount {
+        fstype: String,
+        dest: PathBuf,
+        data: String,
+        source: nix::Error,
+    },
     #[error("linux.rootfsPropagation: {0:?} is not a propagation mode")]
     Propagation(String),
     #[error(transparent)]
     Path(#[from] PathError),
     #[error(transparent)]
     Device(#[from] DeviceError),
+    #[error(transparent)]
+    Proc(#[from] ProcError),
     #[error("{op} {path}: {source}")]
     Sys {
         op: &'static str,
@@ -50,6 +69,8 @@ struct MountPlan {
     source: Option<PathBuf>,
     fstype: Option<String>,
     opts: MountOptions,
+    /// For an id-mapped bind mount: the detached tree to attach.
+    idmapped: Option<OwnedFd>,
 }
 
 pub struct RootfsPlan {
@@ -74,6 +95,7 @@ impl RootfsPlan {
     ) -> Result<RootfsPlan, RootfsError> {
         let linux = spec.linux().as_ref();
         let mut mounts = Vec::new();
+        let mut usernses = Usernses::new(spec);
         for (index, m) in spec.mounts().iter().flatten().enumerate() {
             let opts =
                 mounts::parse(m.options().as_deref().unwrap_or_default()).map_err(|source| {
@@ -91,12 +113,26 @@ impl RootfsPlan {
                     s.clone()
                 }
             });
+            let idmapped = usernses
+                .tree(
+                    m,
+                    source.as_deref().unwrap_or(Path::new("")),
+                    opts.bind,
+                    opts.flags.contains(MsFlags::MS_REC),
+                    opts.idmap,
+                )
+                .map_err(|source| RootfsError::Idmap {
+                    index,
+                    dest: m.destination().clone(),
+                    source,
+                })?;
             mounts.push(MountPlan {
                 // config.md: a relative destination is relative to "/".
                 destination: Path::new("/").join(m.destination()),
                 source,
                 fstype: m.typ().clone(),
                 opts,
+                idmapped,
             });
         }
         let propagation = linux
@@ -135,6 +171,13 @@ impl RootfsPlan {
             no_pivot,
             cgroup_dirs: Vec::new(),
         })
+    }
+
+    /// Descriptors the child must keep: the id-mapped trees.
+    pub fn fds(&self) -> impl Iterator<Item = RawFd> + '_ {
+        self.mounts
+            .iter()
+            .filter_map(|m| m.idmapped.as_ref().map(|fd| fd.as_raw_fd()))
     }
 
     /// The container's cgroup directories, for `cgroup` mounts.
@@ -196,6 +239,10 @@ pub fn enter(plan: &RootfsPlan) -> Result<(), RootfsError> {
 /// After the switch: read-only root, masked and read-only paths, propagation.
 pub fn finish(plan: &RootfsPlan) -> Result<(), RootfsError> {
     let root = Root::open(Path::new("/"))?;
+    if !plan.masked.is_empty() || !plan.readonly_paths.is_empty() {
+        // The mounts below go through /proc/self/fd: it must be procfs's.
+        ProcRoot::open(&root)?;
+    }
     for path in &plan.masked {
         mask_path(&root, path)?;
     }
@@ -215,64 +262,92 @@ pub fn finish(plan: &RootfsPlan) -> Result<(), RootfsError> {
 fn mount_entry(root: &Root, m: &MountPlan, cgroups: &[CgroupDir]) -> Result<(), RootfsError> {
     let dest = &m.destination;
     if m.fstype.as_deref() == Some("cgroup") || m.fstype.as_deref() == Some("cgroup2") {
-        return mount_cgroups(root, m, cgroups);
+        mount_cgroups(root, m, cgroups)?;
+    } else {
+        if m.opts.bind {
+            bind_entry(root, m)?;
+        } else {
+            fs_entry(root, m)?;
+        }
+        set_propagation(root, dest, &m.opts.propagation)?;
     }
-    if m.opts.bind {
-        let source = m.source.as_deref().unwrap_or(Path::new(""));
-        let kind = match std::fs::metadata(source) {
-            Ok(meta) if !meta.is_dir() => Kind::File,
-            Ok(_) => Kind::Dir,
-            Err(e) => {
-                return Err(RootfsError::Sys {
-                    op: "bind mount source",
-                    path: source.to_path_buf(),
-                    source: nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EINVAL)),
-                });
-            }
-        };
-        let target = root.ensure(dest, kind)?;
-        let bind = m.opts.flags & (MsFlags::MS_BIND | MsFlags::MS_REC);
-        mount(
+    if !m.opts.recursive.is_empty() {
+        let mounted = root.open_at(dest, OFlag::O_PATH)?;
+        mountapi::set_attrs(&mounted, &m.opts.recursive, None, true)
+            .map_err(sys("set recursive mount attributes on", dest))?;
+    }
+    Ok(())
+}
+
+fn bind_entry(root: &Root, m: &MountPlan) -> Result<(), RootfsError> {
+    let dest = &m.destination;
+    let source = m.source.as_deref().unwrap_or(Path::new(""));
+    let kind = match std::fs::metadata(source) {
+        Ok(meta) if !meta.is_dir() => Kind::File,
+        Ok(_) => Kind::Dir,
+        Err(e) => {
+            return Err(RootfsError::Sys {
+                op: "bind mount source",
+                path: source.to_path_buf(),
+                source: nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EINVAL)),
+            });
+        }
+    };
+    let target = root.ensure(dest, kind)?;
+    let bind = m.opts.flags & (MsFlags::MS_BIND | MsFlags::MS_REC);
+    match &m.idmapped {
+        Some(tree) => mountapi::attach(tree, &target).map_err(sys("attach id-mapped mount", dest)),
+        None => mount(
             Some(source),
             &fd_path(&target),
             None::<&str>,
             bind,
             None::<&str>,
         )
-        .map_err(sys("bind mount", dest))?;
-        let extra = m.opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC);
-        if !extra.is_empty() {
-            let mounted = root.open_at(dest, OFlag::O_PATH)?;
-            remount_bind(&fd_path(&mounted), extra | bind, dest)?;
-        }
-    } else {
-        let target = root.ensure(dest, Kind::Dir)?;
-        // Opened before the mount: it keeps seeing what the tmpfs covers.
-        let below = match m.opts.tmpcopyup {
-            true => Some(root.open_at(dest, OFlag::O_RDONLY | OFlag::O_DIRECTORY)?),
-            false => None,
-        };
-        mount(
-            m.source.as_deref(),
-            &fd_path(&target),
-            m.fstype.as_deref(),
-            m.opts.flags,
-            m.opts.data().as_deref(),
-        )
-        .map_err(sys("mount", dest))?;
-        if let Some(below) = below {
-            let above = root.open_at(dest, OFlag::O_RDONLY | OFlag::O_DIRECTORY)?;
-            copy_tree(&below, &above).map_err(sys("tmpcopyup into", dest))?;
-            // As runc: the directory keeps its mode rather than tmpfs's 1777.
-            let st = nix::sys::stat::fstat(&below).map_err(sys("stat", dest))?;
-            nix::sys::stat::fchmod(
-                &above,
-                nix::sys::stat::Mode::from_bits_truncate(st.st_mode & 0o7777),
-            )
-            .map_err(sys("chmod", dest))?;
-        }
+        .map_err(sys("bind mount", dest)),
+    }?;
+    let extra = m.opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC);
+    if !extra.is_empty() {
+        let mounted = root.open_at(dest, OFlag::O_PATH)?;
+        remount_bind(&fd_path(&mounted), extra | bind, dest)?;
     }
-    set_propagation(root, dest, &m.opts.propagation)
+    Ok(())
+}
+
+fn fs_entry(root: &Root, m: &MountPlan) -> Result<(), RootfsError> {
+    let dest = &m.destination;
+    let target = root.ensure(dest, Kind::Dir)?;
+    // Opened before the mount: it keeps seeing what the tmpfs covers.
+    let below = match m.opts.tmpcopyup {
+        true => Some(root.open_at(dest, OFlag::O_RDONLY | OFlag::O_DIRECTORY)?),
+        false => None,
+    };
+    let data = m.opts.data();
+    mount(
+        m.source.as_deref(),
+        &fd_path(&target),
+        m.fstype.as_deref(),
+        m.opts.flags,
+        data.as_deref(),
+    )
+    .map_err(|source| RootfsError::Mount {
+        fstype: m.fstype.clone().unwrap_or_default(),
+        dest: dest.clone(),
+        data: data.unwrap_or_default(),
+        source,
+    })?;
+    if let Some(below) = below {
+        let above = root.open_at(dest, OFlag::O_RDONLY | OFlag::O_DIRECTORY)?;
+        copy_tree(&below, &above).map_err(sys("tmpcopyup into", dest))?;
+        // As runc: the directory keeps its mode rather than tmpfs's 1777.
+        let st = nix::sys::stat::fstat(&below).map_err(sys("stat", dest))?;
+        nix::sys::stat::fchmod(
+            &above,
+            nix::sys::stat::Mode::from_bits_truncate(st.st_mode & 0o7777),
+        )
+        .map_err(sys("chmod", dest))?;
+    }
+    Ok(())
 }
 
 fn set_propagation(root: &Root, dest: &Path, flags: &[MsFlags]) -> Result<(), RootfsError> {

@@ -14,7 +14,9 @@ use crate::linux::capabilities::CapsError;
 use crate::linux::console::ConsoleError;
 use crate::linux::hooks::{self, HookError, Step};
 use crate::linux::namespaces::NamespaceError;
+use crate::linux::procfs::{ProcError, ProcRoot};
 use crate::linux::rootfs::{self, RootfsError};
+use crate::linux::safepath::Root;
 use crate::linux::seccomp::SeccompError;
 use crate::linux::user::{self, UserError};
 use crate::state::{StateJson, Status};
@@ -58,7 +60,7 @@ pub(super) enum InitError {
     #[error(transparent)]
     Console(#[from] ConsoleError),
     #[error("linux.sysctl {0}: {1}")]
-    Sysctl(String, std::io::Error),
+    Sysctl(String, ProcError),
 }
 
 fn sys(op: impl Into<String>) -> impl FnOnce(nix::Error) -> InitError {
@@ -301,28 +303,20 @@ fn set_domainname(name: &str) -> Result<(), InitError> {
 }
 
 fn write_sysctls(sysctls: &[(String, String)]) -> Result<(), InitError> {
+    if sysctls.is_empty() {
+        return Ok(());
+    }
+    let fail = |key: &str| {
+        let key = key.to_string();
+        move |e| InitError::Sysctl(key, e)
+    };
+    let root = Root::open(Path::new("/")).map_err(|e| fail(&sysctls[0].0)(e.into()))?;
+    let proc = ProcRoot::open(&root).map_err(fail(&sysctls[0].0))?;
     for (key, value) in sysctls {
-        let path = Path::new("/proc/sys").join(key.replace('.', "/"));
-        write_procfs(&path, value).map_err(|e| InitError::Sysctl(key.clone(), e))?;
+        proc.write(&format!("sys/{}", key.replace('.', "/")), value)
+            .map_err(fail(key))?;
     }
     Ok(())
-}
-
-/// Writes a file that must be procfs's: a rootfs (or a mount over /proc)
-/// that puts something else there gets an error, not the write
-/// (CVE-2025-52881's redirected /proc writes).
-fn write_procfs(path: &Path, value: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)?;
-    let fs = nix::sys::statfs::fstatfs(&f)?;
-    if fs.filesystem_type() != nix::sys::statfs::PROC_SUPER_MAGIC {
-        return Err(std::io::Error::other("not a procfs file"));
-    }
-    f.write_all(value.as_bytes())
 }
 
 /// args[0] as execve needs it: a path as given, or found on the process's PATH.
@@ -398,6 +392,7 @@ fn with_home(env: &[String], uid: u32) -> Vec<String> {
 /// inherited state-directory lock would block every later command.
 fn close_inherited_fds(plan: &InitPlan, chan: &ChildEnd) -> Result<(), InitError> {
     let mut keep: Vec<i32> = plan.namespaces.fds().collect();
+    keep.extend(plan.rootfs.fds());
     keep.push(plan.exec_fifo.as_raw_fd());
     keep.extend(plan.start_fifo.as_ref().map(|f| f.as_raw_fd()));
     close_fds_except(keep, &plan.process, chan)

@@ -11,6 +11,7 @@ mod features;
 mod hooks;
 mod lifecycle;
 mod linux;
+mod mount_attrs;
 mod mounts;
 mod namespaces;
 mod process;
@@ -35,6 +36,7 @@ pub fn all() -> Vec<&'static Case> {
         namespaces::CASES,
         process::CASES,
         mounts::CASES,
+        mount_attrs::CASES,
         linux::CASES,
         devices::CASES,
         cgroups::CASES,

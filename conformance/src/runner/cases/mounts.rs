@@ -139,7 +139,7 @@ pub const CASES: &[Case] = &[
     },
 ];
 
-fn mount_of<'a>(ms: &'a [MountInfo], point: &str) -> R<&'a MountInfo> {
+pub(super) fn mount_of<'a>(ms: &'a [MountInfo], point: &str) -> R<&'a MountInfo> {
     find_mount(ms, point).or_fail(&format!("nothing mounted at {point} inside the container"))
 }
 
@@ -147,7 +147,7 @@ fn tmpfs(dst: &str, opts: &[&str]) -> Value {
     json!({"destination": dst, "type": "tmpfs", "source": "tmpfs", "options": opts})
 }
 
-fn bind(src: &Path, dst: &str, opts: &[&str]) -> Value {
+pub(super) fn bind(src: &Path, dst: &str, opts: &[&str]) -> Value {
     json!({"destination": dst, "type": "none", "source": src.to_string_lossy(), "options": opts})
 }
 
@@ -376,7 +376,7 @@ fn bind_source_relative_to_bundle(ctx: &mut Ctx) -> R {
 }
 
 /// A host directory with a tmpfs mounted on its `sub`, holding `in-sub`.
-fn dir_with_submount(ctx: &Ctx) -> R<PathBuf> {
+pub(super) fn dir_with_submount(ctx: &Ctx) -> R<PathBuf> {
     let src = ctx.host_dir("tree")?;
     let sub = src.join("sub");
     std::fs::create_dir_all(&sub).or_fail("mkdir")?;
