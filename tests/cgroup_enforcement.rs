@@ -94,7 +94,11 @@ fn memory_limit_oom_kills_and_events_report_it() {
     // The first stats line says events is watching.
     let first: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
     assert_eq!(first["type"], "stats", "{first}");
-    assert_eq!(first["data"]["memory"]["usage"]["limit"], 16 << 20, "{first}");
+    assert_eq!(
+        first["data"]["memory"]["usage"]["limit"],
+        16 << 20,
+        "{first}"
+    );
     fs::write(&fifo, "go\n").unwrap();
     let mut seen = Vec::new();
     let oom = lines.map_while(Result::ok).find(|l| {
@@ -136,7 +140,10 @@ fn device_rule_denies_open() {
     let out = b.run_ok();
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 4, "{out}");
-    assert!(lines[1].contains("No such device"), "42:1 not allowed: {out}");
+    assert!(
+        lines[1].contains("No such device"),
+        "42:1 not allowed: {out}"
+    );
     assert!(
         lines[3].contains("Operation not permitted"),
         "42:2 opened for reading: {out}"

@@ -42,8 +42,8 @@ pub fn run(root: &Path, args: &EventsArgs) -> Result<i32> {
         if let Some(w) = &oom {
             fds.push(PollFd::new(w.fd(), PollFlags::POLLIN));
         }
-        let timeout = PollTimeout::try_from(wait.as_millis().min(60_000) as i32)
-            .unwrap_or(PollTimeout::MAX);
+        let timeout =
+            PollTimeout::try_from(wait.as_millis().min(60_000) as i32).unwrap_or(PollTimeout::MAX);
         match poll(&mut fds, timeout) {
             Ok(_) | Err(nix::Error::EINTR) => {}
             Err(source) => {
@@ -61,7 +61,11 @@ pub fn run(root: &Path, args: &EventsArgs) -> Result<i32> {
         // so the event is there by the time the exit is seen.
         if let Some(w) = oom.as_mut().filter(|_| oom_ready || exited) {
             for _ in 0..w.take()? {
-                if !emit(&Event { kind: "oom", id: &record.id, data: None }) {
+                if !emit(&Event {
+                    kind: "oom",
+                    id: &record.id,
+                    data: None,
+                }) {
                     return Ok(0);
                 }
             }
@@ -90,7 +94,11 @@ fn emit(event: &Event) -> bool {
 
 /// A Go duration as runc's --interval takes it: `5s`, `500ms`, `1m30s`, `1.5s`.
 fn parse_duration(s: &str) -> Result<Duration> {
-    let bad = || Error::Usage(format!("events --interval: {s:?} is not a duration like 5s"));
+    let bad = || {
+        Error::Usage(format!(
+            "events --interval: {s:?} is not a duration like 5s"
+        ))
+    };
     let mut rest = s;
     let mut total = 0f64;
     while !rest.is_empty() {
@@ -99,7 +107,9 @@ fn parse_duration(s: &str) -> Result<Duration> {
             .ok_or_else(bad)?;
         let value: f64 = rest[..n].parse().map_err(|_| bad())?;
         rest = &rest[n..];
-        let u = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let u = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let unit = match &rest[..u] {
             "ns" => 1e-9,
             "us" | "µs" => 1e-6,

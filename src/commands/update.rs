@@ -202,11 +202,13 @@ mod tests {
             r#"{"memory":{"limit":100,"reservation":50},"pids":{"limit":10}}"#,
         )
         .unwrap();
-        let update: LinuxResources =
-            serde_json::from_str(r#"{"memory":{"swap":200}}"#).unwrap();
+        let update: LinuxResources = serde_json::from_str(r#"{"memory":{"swap":200}}"#).unwrap();
         let (merged, touched) = merge(Some(&saved), &update).unwrap();
         let m = merged.memory().as_ref().unwrap();
-        assert_eq!((m.limit(), m.reservation(), m.swap()), (Some(100), Some(50), Some(200)));
+        assert_eq!(
+            (m.limit(), m.reservation(), m.swap()),
+            (Some(100), Some(50), Some(200))
+        );
         assert_eq!(merged.pids().as_ref().unwrap().limit(), 10);
         assert!(touched.pids().is_none());
         assert_eq!(touched.memory().as_ref().unwrap().limit(), Some(100));

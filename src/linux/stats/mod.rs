@@ -107,7 +107,11 @@ fn hugepage_sizes() -> Vec<String> {
         .flatten()
         .filter_map(|e| {
             let name = e.file_name().into_string().ok()?;
-            let kb: u64 = name.strip_prefix("hugepages-")?.strip_suffix("kB")?.parse().ok()?;
+            let kb: u64 = name
+                .strip_prefix("hugepages-")?
+                .strip_suffix("kB")?
+                .parse()
+                .ok()?;
             Some(match kb {
                 kb if kb >= 1 << 20 => format!("{}GB", kb >> 20),
                 kb if kb >= 1 << 10 => format!("{}MB", kb >> 10),
@@ -199,7 +203,10 @@ fn parse_net_dev(line: &str) -> Option<NetworkInterface> {
     if name == "lo" {
         return None;
     }
-    let n: Vec<u64> = rest.split_whitespace().filter_map(|v| v.parse().ok()).collect();
+    let n: Vec<u64> = rest
+        .split_whitespace()
+        .filter_map(|v| v.parse().ok())
+        .collect();
     if n.len() < 12 {
         return None;
     }
@@ -226,7 +233,10 @@ mod tests {
         assert_eq!(cpu_list(""), Vec::<u16>::new());
         let l = "  eth0: 100 2 0 0 0 0 0 0 200 3 1 0 0 0 0 0";
         let i = parse_net_dev(l).unwrap();
-        assert_eq!((i.name.as_str(), i.rx_bytes, i.tx_bytes, i.tx_errors), ("eth0", 100, 200, 1));
+        assert_eq!(
+            (i.name.as_str(), i.rx_bytes, i.tx_bytes, i.tx_errors),
+            ("eth0", 100, 200, 1)
+        );
         assert!(parse_net_dev("    lo: 1 1 0 0 0 0 0 0 1 1 0 0 0 0 0 0").is_none());
     }
 }

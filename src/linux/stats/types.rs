@@ -190,14 +190,24 @@ mod tests {
             v["cpu"],
             serde_json::json!({"usage": {"kernel": 0, "user": 0}, "throttling": {"throttledPeriods": 3}})
         );
-        assert_eq!(v["memory"]["usage"], serde_json::json!({"limit": 7, "failcnt": 0}));
+        assert_eq!(
+            v["memory"]["usage"],
+            serde_json::json!({"limit": 7, "failcnt": 0})
+        );
         assert_eq!(v["memory"]["kernelTCP"]["failcnt"], 1);
         assert_eq!(v["pids"], serde_json::json!({}));
         assert_eq!(v["hugetlb"], serde_json::json!({}));
         assert_eq!(v["intel_rdt"], serde_json::json!({}));
         assert!(v["network_interfaces"].is_null());
-        let e = Event { kind: "oom", id: "c1", data: None };
-        assert_eq!(serde_json::to_string(&e).unwrap(), r#"{"type":"oom","id":"c1"}"#);
+        let e = Event {
+            kind: "oom",
+            id: "c1",
+            data: None,
+        };
+        assert_eq!(
+            serde_json::to_string(&e).unwrap(),
+            r#"{"type":"oom","id":"c1"}"#
+        );
         let n = serde_json::to_value(NetworkInterface::default()).unwrap();
         assert!(n.get("RxBytes").is_some() && n.get("Name").is_some(), "{n}");
     }

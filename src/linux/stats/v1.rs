@@ -16,7 +16,13 @@ pub fn cpuacct(dir: &Path, u: &mut CpuUsage) -> Result<()> {
         _ => 100,
     };
     let stat = read_keyed(dir, "cpuacct.stat")?;
-    let ns = |k: &str| stat.get(k).copied().unwrap_or(0).saturating_mul(1_000_000_000) / hz;
+    let ns = |k: &str| {
+        stat.get(k)
+            .copied()
+            .unwrap_or(0)
+            .saturating_mul(1_000_000_000)
+            / hz
+    };
     u.user = ns("user");
     u.kernel = ns("system");
     Ok(())

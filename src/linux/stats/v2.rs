@@ -103,8 +103,16 @@ mod tests {
         let mut b = Blkio::default();
         io(&dir, &mut b).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
-        let e = |op: &str, value| BlkioEntry { major: 8, minor: 0, op: op.into(), value };
-        assert_eq!(b.io_service_bytes_recursive, vec![e("Read", 10), e("Write", 20)]);
+        let e = |op: &str, value| BlkioEntry {
+            major: 8,
+            minor: 0,
+            op: op.into(),
+            value,
+        };
+        assert_eq!(
+            b.io_service_bytes_recursive,
+            vec![e("Read", 10), e("Write", 20)]
+        );
         assert_eq!(b.io_serviced_recursive, vec![e("Read", 1), e("Write", 2)]);
     }
 }

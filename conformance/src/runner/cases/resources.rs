@@ -161,12 +161,15 @@ fn pids_enforced(ctx: &mut Ctx) -> R {
 }
 
 /// A runtime can set hugetlb limits here without changing the host's root
-/// cgroup: v1 mounts the controller, or the v2 root already delegates it.
+/// cgroup: v1 mounts the controller, or the v2 root (of a hybrid or a v2
+/// host) already delegates it.
 fn hugetlb_usable() -> bool {
     let v1 = Path::new("/sys/fs/cgroup/hugetlb").exists();
-    let delegated = std::fs::read_to_string("/sys/fs/cgroup/unified/cgroup.subtree_control")
-        .is_ok_and(|c| c.split_whitespace().any(|c| c == "hugetlb"));
-    v1 || delegated
+    let delegated = |root: &str| {
+        std::fs::read_to_string(format!("{root}/cgroup.subtree_control"))
+            .is_ok_and(|c| c.split_whitespace().any(|c| c == "hugetlb"))
+    };
+    v1 || delegated("/sys/fs/cgroup/unified") || delegated("/sys/fs/cgroup")
 }
 
 fn hugepage_limits(ctx: &mut Ctx) -> R {
