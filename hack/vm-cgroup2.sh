@@ -39,12 +39,19 @@ cache=${RT_VM_CACHE:-$HOME/.cache/rt-vm}
 modules=(virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci
 	9pnet 9pnet_virtio netfs fscache 9p overlay)
 
-# The newest linux-image-6.1.0-N-amd64 the apt index knows, else the newest
-# one already in the cache (a machine without `apt-get update` yet).
+newest_in_index() {
+	apt-cache pkgnames linux-image-6.1.0- 2>/dev/null |
+		grep -E '^linux-image-6\.1\.0-[0-9]+-amd64$' | sort -V | tail -n 1
+}
+
+# The newest linux-image-6.1.0-N-amd64 the apt index knows (after an
+# `apt-get update` when it knows none), else the newest one in the cache.
 kernel_package() {
 	local pkg
-	pkg=$(apt-cache pkgnames linux-image-6.1.0- 2>/dev/null |
-		grep -E '^linux-image-6\.1\.0-[0-9]+-amd64$' | sort -V | tail -n 1) || true
+	pkg=$(newest_in_index) || true
+	if [[ -z $pkg ]] && apt-get update -q >/dev/null 2>&1; then
+		pkg=$(newest_in_index) || true
+	fi
 	if [[ -z $pkg ]]; then
 		pkg=$(find "$cache" -mindepth 1 -maxdepth 1 -type d -name 'linux-image-6.1.0-*' \
 			-printf '%f\n' 2>/dev/null | sort -V | tail -n 1) || true
