@@ -37,7 +37,7 @@ mkdir -p "$out"
 out=$(realpath "$out")
 cache=${RT_VM_CACHE:-$HOME/.cache/rt-vm}
 modules=(virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci
-	9pnet 9pnet_virtio netfs fscache 9p overlay)
+	9pnet 9pnet_virtio netfs fscache 9p overlay virtio_blk)
 
 newest_in_index() {
 	apt-cache pkgnames linux-image-6.1.0- 2>/dev/null |
@@ -62,10 +62,10 @@ kernel_package() {
 
 # Unpacks the package into $cache/PKG: vmlinux (uncompressed: TCG is slow at
 # decompressing, and qemu boots the ELF through its PVH entry) and the
-# modules the guest needs for 9p and overlayfs.
+# modules the guest needs for 9p, overlayfs and a virtio disk.
 fetch_kernel() {
 	local pkg=$1 dir=$cache/$1 tmp vmlinuz off m ko
-	[[ -s $dir/vmlinux && -f $dir/modules/overlay.ko ]] && return 0
+	[[ -s $dir/vmlinux && -f $dir/modules/virtio_blk.ko ]] && return 0
 	log "fetching $pkg into $dir"
 	mkdir -p "$cache"
 	tmp=$(mktemp -d "$cache/tmp.XXXXXX")
@@ -178,6 +178,8 @@ main() {
 	tmp=$(mktemp -d "${TMPDIR:-/tmp}/rt-vm.XXXXXX")
 	trap '[[ -z $tmp ]] || rm -rf -- "$tmp"' EXIT
 	build_initramfs "$tmp/initramfs" "$kdir"
+	# An empty disk, so that the guest has a block device to throttle.
+	truncate -s 1M "$tmp/disk.img"
 	log "booting $pkg (cgroup_no_v1=all) under qemu TCG; console in $out/console.log"
 	rc=0
 	timeout 900 qemu-system-x86_64 -accel tcg -smp 2 -m 2048 -nographic -no-reboot \
@@ -185,6 +187,7 @@ main() {
 		-append "console=ttyS0 cgroup_no_v1=all panic=-1 quiet" \
 		-virtfs "local,path=/,mount_tag=hostroot,security_model=passthrough,readonly=on,multidevs=remap" \
 		-virtfs "local,path=$out,mount_tag=out,security_model=passthrough" \
+		-drive "file=$tmp/disk.img,format=raw,if=virtio" \
 		</dev/null >"$out/console.log" 2>&1 || rc=$?
 	printf '\n==> cgroup v2 VM summary (%s)\n' "$pkg"
 	grep -E '^(==> |test result:|[0-9]+ passed, [0-9]+ failed|guest:)|FAIL|panicked' "$out/guest.log" 2>/dev/null || true
