@@ -23,6 +23,8 @@ pub enum CgroupError {
     NoDevicesController,
     #[error(transparent)]
     DeviceProgram(#[from] super::bpfdev::BpfError),
+    #[error("config.json: {0}")]
+    DeviceRules(#[from] super::devrules::DevRuleError),
 }
 
 fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> CgroupError + 'a {
@@ -237,6 +239,8 @@ impl NewCgroup {
             .iter()
             .find(|d| d.controllers.iter().any(|c| c == "devices"))
         {
+            // The v1 controller cannot express every list; an eBPF program can.
+            devrules::check_v1(rules)?;
             for rule in &list {
                 write_device_rule(&dir.path, rule.allow, &rule.v1_line())?;
             }

@@ -8,7 +8,8 @@
 //! match, so a rule that narrows an earlier wildcard exception ("allow
 //! c 42:*, then deny c 42:2") would be silently ignored. config-linux.md
 //! says to apply the entries in order and runtime.md says an entry that
-//! cannot be applied is an error, so such lists are refused (as runc does).
+//! cannot be applied is an error, so on v1 such lists are refused (as runc
+//! does); the eBPF program applies them as listed.
 
 use oci_spec::runtime::LinuxDeviceCgroup;
 
