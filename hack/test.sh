@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run everything CI runs: machine setup, lints, release build, unit and
-# integration tests (as root), the conformance suite, and podman and
+# integration tests (as root), the conformance suite, the cgroup tests on
+# cgroup v2 in a VM (hack/vm-cgroup2.sh), and podman and
 # containerd running their containers with rt (hack/callers-test.sh).
 # Stops at the first failure and prints a summary.
 #
@@ -41,6 +42,7 @@ step clippy cargo clippy --workspace --all-targets -- -D warnings
 step build build_release
 step test cargo test --workspace
 step conformance conformance/run.sh "$RT_RELEASE"
+step cgroup-v2 hack/vm-cgroup2.sh --rt "$RT_RELEASE" --out "$RT_TOP/target/vm-cgroup2"
 step callers hack/callers-test.sh "$RT_RELEASE"
 
 summary

@@ -31,8 +31,6 @@ pub enum BundleError {
     #[error("config.json: {0}")]
     Hooks(#[from] crate::linux::hooks::HookError),
     #[error("config.json: {0}")]
-    DeviceRules(#[from] crate::linux::devrules::DevRuleError),
-    #[error("config.json: {0}")]
     Resources(#[from] crate::linux::resources::ResourceError),
     #[error("config.json: {field}: {path}: {source}")]
     Rootfs {
@@ -123,11 +121,7 @@ fn validate(spec: &Spec) -> Result<(), BundleError> {
     validate_namespaces(spec)?;
     validate_rlimits(spec)?;
     crate::linux::hooks::validate(spec.hooks().as_ref())?;
-    let device_rules = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
-    if let Some(rules) = device_rules.and_then(|r| r.devices().as_deref()) {
-        crate::linux::devrules::check_v1(rules)?;
-    }
-    if let Some(res) = device_rules {
+    if let Some(res) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
         crate::linux::resources::validate(res)?;
     }
     reject_unsupported(spec)

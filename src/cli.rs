@@ -80,6 +80,8 @@ pub enum Command {
     Ps(PsArgs),
     /// Run a new process in a created or running container
     Exec(ExecArgs),
+    /// Print the container's resource usage (and OOM events) as JSON lines
+    Events(EventsArgs),
 }
 
 /// Options shared by `create` and `run`.
@@ -234,6 +236,17 @@ pub struct UpdateArgs {
     /// Intel RDT memory bandwidth schema (not supported by rt: an error)
     #[arg(long)]
     pub mem_bw_schema: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct EventsArgs {
+    /// Print the stats once and exit
+    #[arg(long)]
+    pub stats: bool,
+    /// Time between stats lines (a duration like 5s, 500ms, 1m30s)
+    #[arg(long, default_value = "5s")]
+    pub interval: String,
+    pub id: String,
 }
 
 #[derive(Args, Debug)]

@@ -1,6 +1,7 @@
-//! linux.resources, `update`, `pause`/`resume` and `ps`, checked from the
-//! host through the container's cgroup files (this host: cgroup v1
-//! controllers, hugetlb on the unified hierarchy; see shared/HOST.md).
+//! linux.resources, `update`, `pause`/`resume`, `ps` and `events`, checked
+//! from the host through the container's cgroup files (this host: cgroup v1
+//! controllers, hugetlb on the unified hierarchy; see shared/HOST.md; and a
+//! cgroup v2 host in hack/vm-cgroup2.sh).
 
 mod common;
 use common::*;
@@ -11,11 +12,16 @@ use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(10);
 
-/// /sys/fs/cgroup/<hierarchy>/<the container's cgroup>/<file>.
+/// /sys/fs/cgroup/<hierarchy>/<the container's cgroup>/<file>; on a
+/// cgroup v2 host /sys/fs/cgroup/<the container's cgroup>/<file>.
 fn cg_file(b: &Bundle, hierarchy: &str, file: &str) -> PathBuf {
-    PathBuf::from("/sys/fs/cgroup")
-        .join(hierarchy)
-        .join(b.cgroup_path().trim_start_matches('/'))
+    let root = PathBuf::from("/sys/fs/cgroup");
+    let root = if is_cgroup2_host() {
+        root
+    } else {
+        root.join(hierarchy)
+    };
+    root.join(b.cgroup_path().trim_start_matches('/'))
         .join(file)
 }
 
@@ -84,10 +90,17 @@ fn resources_cpu_v1() {
         });
     });
     b.create_ok(&b.id);
-    assert_eq!(cg_read(&b, "cpu", "cpu.shares"), "512");
-    assert_eq!(cg_read(&b, "cpu", "cpu.cfs_quota_us"), "20000");
-    assert_eq!(cg_read(&b, "cpu", "cpu.cfs_period_us"), "100000");
-    assert_eq!(cg_read(&b, "cpu", "cpu.cfs_burst_us"), "1000");
+    if is_cgroup2_host() {
+        // runc's conversion: 1 + ((512 - 2) * 9999) / 262142.
+        assert_eq!(cg_read(&b, "cpu", "cpu.weight"), "20");
+        assert_eq!(cg_read(&b, "cpu", "cpu.max"), "20000 100000");
+        assert_eq!(cg_read(&b, "cpu", "cpu.max.burst"), "1000");
+    } else {
+        assert_eq!(cg_read(&b, "cpu", "cpu.shares"), "512");
+        assert_eq!(cg_read(&b, "cpu", "cpu.cfs_quota_us"), "20000");
+        assert_eq!(cg_read(&b, "cpu", "cpu.cfs_period_us"), "100000");
+        assert_eq!(cg_read(&b, "cpu", "cpu.cfs_burst_us"), "1000");
+    }
     assert_eq!(cg_read(&b, "cpuset", "cpuset.cpus"), "0");
     assert_eq!(cg_read(&b, "cpuset", "cpuset.mems"), "0");
     b.delete_force(&b.id).ok();
@@ -129,9 +142,13 @@ fn resources_refused_value_fails_create() {
     };
     b.config(|c| c["linux"]["resources"]["cpu"] = json!({"period": 100}));
     let out = b.create(&b.id).fails();
+    let file = if is_cgroup2_host() {
+        "cpu.max"
+    } else {
+        "cpu.cfs_period_us"
+    };
     assert!(
-        out.stderr.contains("linux.resources.cpu.period")
-            && out.stderr.contains("cpu.cfs_period_us"),
+        out.stderr.contains("linux.resources.cpu.") && out.stderr.contains(file),
         "error does not name the field and file: {}",
         out.stderr
     );
@@ -186,8 +203,9 @@ fn resources_missing_controller_fails_create() {
     assert!(out.stderr.contains("net_cls"), "{}", out.stderr);
     b.assert_nothing_left();
     // unified keys are cgroup v2 files: memory is not on cgroup v2 here.
-    let unified_memory = fs::read_to_string("/sys/fs/cgroup/unified/cgroup.controllers")
-        .is_ok_and(|c| c.split_whitespace().any(|c| c == "memory"));
+    let unified_memory = is_cgroup2_host()
+        || fs::read_to_string("/sys/fs/cgroup/unified/cgroup.controllers")
+            .is_ok_and(|c| c.split_whitespace().any(|c| c == "memory"));
     if !unified_memory {
         b.config(|c| c["linux"]["resources"] = json!({"unified": {"memory.high": "1000000"}}));
         let out = b.create(&b.id).fails();
@@ -264,11 +282,25 @@ fn update_changes_limits() {
         &b.id,
     ])
     .ok();
-    assert_eq!(cg_read(&b, "memory", "memory.limit_in_bytes"), "33554432");
+    let v2 = is_cgroup2_host();
+    let (limit, soft, shares, cpu) = match v2 {
+        true => ("memory.max", "memory.low", ("cpu.weight", "10"), "cpu.max"),
+        false => (
+            "memory.limit_in_bytes",
+            "memory.soft_limit_in_bytes",
+            ("cpu.shares", "256"),
+            "cpu.cfs_period_us",
+        ),
+    };
+    assert_eq!(cg_read(&b, "memory", limit), "33554432");
     assert_eq!(cg_read(&b, "pids", "pids.max"), "50");
-    assert_eq!(cg_read(&b, "cpu", "cpu.shares"), "256");
-    assert_eq!(cg_read(&b, "cpu", "cpu.cfs_quota_us"), "30000");
-    assert_eq!(cg_read(&b, "cpu", "cpu.cfs_period_us"), "60000");
+    assert_eq!(cg_read(&b, "cpu", shares.0), shares.1);
+    if v2 {
+        assert_eq!(cg_read(&b, "cpu", "cpu.max"), "30000 60000");
+    } else {
+        assert_eq!(cg_read(&b, "cpu", "cpu.cfs_quota_us"), "30000");
+        assert_eq!(cg_read(&b, "cpu", "cpu.cfs_period_us"), "60000");
+    }
     let file = b.dir.join("res.json");
     fs::write(
         &file,
@@ -277,13 +309,29 @@ fn update_changes_limits() {
     .unwrap();
     b.rt(&["update", "-r", file.to_str().unwrap(), &b.id]).ok();
     assert_eq!(cg_read(&b, "pids", "pids.max"), "max");
+    assert_eq!(cg_read(&b, "memory", soft), "1048576");
+    // The first update's memory limit survives the second: in the cgroup,
+    // in what `events` reports and in the container's saved config.
+    assert_eq!(cg_read(&b, "memory", limit), "33554432");
+    let stats = b.rt(&["events", "--stats", &b.id]).ok().json();
     assert_eq!(
-        cg_read(&b, "memory", "memory.soft_limit_in_bytes"),
-        "1048576"
+        stats["data"]["memory"]["usage"]["limit"],
+        32 << 20,
+        "{stats}"
     );
+    assert!(stats["data"]["pids"].get("limit").is_none(), "{stats}");
+    let saved: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(b.state_root.join(&b.id).join("config.json")).unwrap(),
+    )
+    .unwrap();
+    let res = &saved["linux"]["resources"];
+    assert_eq!(res["memory"]["limit"], 32 << 20, "{res}");
+    assert_eq!(res["memory"]["reservation"], 1 << 20, "{res}");
+    assert_eq!(res["pids"]["limit"], -1, "{res}");
+    assert_eq!(res["cpu"]["quota"], 30000, "{res}");
     // A value the kernel refuses is an error naming it; a bad flag too.
     let out = b.rt(&["update", "--cpu-period", "10", &b.id]).fails();
-    assert!(out.stderr.contains("cpu.cfs_period_us"), "{}", out.stderr);
+    assert!(out.stderr.contains(cpu), "{}", out.stderr);
     b.rt(&["update", "--memory", "lots", &b.id]).fails();
     b.rt(&["update", "--l3-cache-schema", "L3:0=f", &b.id])
         .fails();
@@ -299,10 +347,11 @@ fn pause_resume_freezes() {
     let Some(b) = Bundle::new("pause_resume_freezes") else {
         return;
     };
-    if !has_v1("freezer") {
-        eprintln!("skipped: no cgroup v1 freezer here");
-        return;
-    }
+    // The v1 freezer's state, or cgroup v2's `frozen` in cgroup.events.
+    let frozen = |b: &Bundle| match is_cgroup2_host() {
+        true => cg_read(b, "", "cgroup.events").contains("frozen 1"),
+        false => cg_read(b, "freezer", "freezer.state") == "FROZEN",
+    };
     b.set_script("while true; do echo tick >> /tmp/ticks; sleep 0.05; done");
     b.create_ok(&b.id);
     b.rt(&["pause", &b.id]).fails(); // created, not running
@@ -310,7 +359,7 @@ fn pause_resume_freezes() {
     b.rt(&["resume", &b.id]).fails(); // not paused
     b.rt(&["pause", &b.id]).ok();
     assert_eq!(b.status(&b.id), "paused");
-    assert_eq!(cg_read(&b, "freezer", "freezer.state"), "FROZEN");
+    assert!(frozen(&b));
     let listed = b.list(&["--format", "json"]).ok().json();
     assert_eq!(listed[0]["status"], "paused", "{listed}");
     let ticks = || {
@@ -327,7 +376,7 @@ fn pause_resume_freezes() {
     b.rt(&["pause", &b.id]).fails();
     b.rt(&["resume", &b.id]).ok();
     assert_eq!(b.status(&b.id), "running");
-    assert_eq!(cg_read(&b, "freezer", "freezer.state"), "THAWED");
+    assert!(!frozen(&b));
     assert!(
         wait_until(WAIT, || ticks() > before),
         "no progress after resume"
@@ -387,4 +436,109 @@ fn ps_lists_the_container_pids() {
     );
     b.delete_force(&b.id).ok();
     b.assert_nothing_left();
+}
+
+/// `events --stats`: one line of runc's envelope with the container's usage
+/// and limits; a stopped or unknown container is an error, as in runc.
+#[test]
+fn events_stats_reports_usage_and_limits() {
+    let Some(b) = Bundle::new("events_stats_reports_usage_and_limits") else {
+        return;
+    };
+    b.set_script("sleep 1000 & sleep 1000 & wait");
+    b.config(|c| {
+        c["linux"]["resources"]["memory"] = json!({"limit": 48 << 20});
+        c["linux"]["resources"]["pids"] = json!({"limit": 20});
+        c["linux"]["resources"]["cpu"] = json!({"cpus": "0"});
+    });
+    b.create_ok(&b.id);
+    b.start(&b.id).ok();
+    assert!(
+        wait_until(WAIT, || pids_in_cgroup(&b.cgroup_path()).len() == 3),
+        "the container did not start its two sleeps"
+    );
+    let out = b.rt(&["events", "--stats", &b.id]).ok();
+    assert_eq!(out.stdout.lines().count(), 1, "{}", out.stdout);
+    let ev = out.json();
+    assert_eq!(ev["type"], "stats", "{ev}");
+    assert_eq!(ev["id"], b.id.as_str(), "{ev}");
+    let d = &ev["data"];
+    assert_eq!(d["memory"]["usage"]["limit"], 48 << 20, "{d}");
+    assert!(d["memory"]["usage"]["usage"].as_u64() > Some(0), "{d}");
+    assert!(d["memory"]["raw"].is_object(), "{d}");
+    assert_eq!(d["pids"], json!({"current": 3, "limit": 20}), "{d}");
+    assert!(d["cpu"]["usage"]["total"].as_u64() > Some(0), "{d}");
+    assert_eq!(d["cpuset"]["cpus"], json!([0]), "{d}");
+    // The container has its own network namespace with only lo.
+    assert!(d["network_interfaces"].is_null(), "{d}");
+    for bad in ["5", "0s", "fast"] {
+        b.rt(&["events", "--interval", bad, &b.id]).fails();
+    }
+    b.kill(&b.id, "KILL").ok();
+    b.wait_status(&b.id, "stopped");
+    let out = b.rt(&["events", "--stats", &b.id]).fails();
+    assert!(out.stderr.contains("is not running"), "{}", out.stderr);
+    let out = b.rt(&["events", "no-such-container"]).fails();
+    assert!(out.stderr.contains("does not exist"), "{}", out.stderr);
+    b.delete(&b.id).ok();
+    b.assert_nothing_left();
+}
+
+/// `kill --all` signals every process of the container, not only init;
+/// without a PID namespace `delete` kills what init left behind.
+#[test]
+fn kill_all_and_delete_reach_every_process() {
+    let Some(b) = Bundle::new("kill_all_and_delete_reach_every_process") else {
+        return;
+    };
+    b.remove_namespace("pid");
+    // init ignores TERM (its children, started before, do not).
+    b.set_script("sleep 1000 & sleep 1000 & trap '' TERM; wait; sleep 1000");
+    let init = b.create_ok(&b.id);
+    b.start(&b.id).ok();
+    assert!(
+        wait_until(WAIT, || pids_in_cgroup(&b.cgroup_path()).len() == 3),
+        "the container did not start its two sleeps"
+    );
+    b.rt(&["kill", "--all", &b.id, "TERM"]).ok();
+    // Only init is left (busybox sh then execs its last command).
+    assert!(
+        wait_until(WAIT, || pids_in_cgroup(&b.cgroup_path()) == [init]),
+        "kill --all left {:?}",
+        pids_in_cgroup(&b.cgroup_path())
+    );
+    assert_eq!(b.status(&b.id), "running");
+    b.delete_force(&b.id).ok();
+    b.assert_nothing_left();
+    // init exits at once and leaves two sleeps: the container is stopped,
+    // and delete kills them before it removes the cgroup.
+    b.set_script("sleep 1000 & sleep 1000 &");
+    let id = b.other_id("orphans");
+    b.create_ok(&id);
+    b.start(&id).ok();
+    b.wait_status(&id, "stopped");
+    assert!(
+        wait_until(WAIT, || pids_in_cgroup(&b.cgroup_path()).len() == 2),
+        "{:?}",
+        pids_in_cgroup(&b.cgroup_path())
+    );
+    b.delete(&id).ok();
+    b.assert_nothing_left();
+}
+
+/// A systemd `slice:prefix:name` cgroupsPath needs --systemd-cgroup.
+#[test]
+fn systemd_cgroups_path_is_refused() {
+    let Some(b) = Bundle::new("systemd_cgroups_path_is_refused") else {
+        return;
+    };
+    b.config(|c| c["linux"]["cgroupsPath"] = json!("rt-test.slice:rt:x"));
+    let out = b.create(&b.id).fails();
+    assert!(
+        out.stderr.contains("linux.cgroupsPath") && out.stderr.contains("--systemd-cgroup"),
+        "{}",
+        out.stderr
+    );
+    b.assert_state_root_empty();
+    b.assert_template_creates();
 }

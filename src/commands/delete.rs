@@ -66,8 +66,9 @@ pub fn teardown(record: &Record) -> Result<()> {
     }
     kill_init(record);
     // Without its own PID namespace the container's other processes do not
-    // die with init: kill each one still in its cgroup.
-    if !record.own_pid_ns {
+    // die with init: cgroup v2's cgroup.kill kills them all at once (also
+    // those forking meanwhile); otherwise kill each one still in its cgroup.
+    if !record.own_pid_ns && !cgroups::kill_all(&record.cgroup_dirs) {
         for pid in cgroups::procs(&record.cgroup_dirs) {
             // SAFETY: kill takes no pointers.
             unsafe { libc::kill(pid, libc::SIGKILL) };

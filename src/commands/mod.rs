@@ -3,6 +3,7 @@
 
 mod create;
 mod delete;
+mod events;
 mod exec;
 mod features;
 mod kill;
@@ -44,6 +45,8 @@ pub enum Error {
     Resource(#[from] crate::linux::resources::ResourceError),
     #[error(transparent)]
     Freeze(#[from] crate::linux::freezer::FreezeError),
+    #[error(transparent)]
+    Stats(#[from] crate::linux::stats::StatsError),
     #[error(transparent)]
     Hook(#[from] crate::linux::hooks::HookError),
     #[error("{op} {path}: {source}")]
@@ -93,6 +96,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Resume { id } => resume::run(&root, &id),
         Command::Ps(args) => ps::run(&root, &args),
         Command::Exec(args) => exec::run(&root, &args),
+        Command::Events(args) => events::run(&root, &args),
     }
 }
 

@@ -1,6 +1,9 @@
 //! `rt update`: new resource limits for a live container, from the spec's
 //! linux.resources JSON (`--resources FILE` or `-`) or runc's flags,
-//! written with the same code `create` uses.
+//! written with the same code `create` uses. The container's saved config
+//! keeps the result, so a later update builds on it: each section the update
+//! touches (memory, cpu, ...) is applied whole, merged with what was set
+//! before (an update of memory+swap alone still knows the memory limit).
 
 use super::{Error, Result};
 use crate::cli::UpdateArgs;
@@ -32,8 +35,49 @@ pub fn run(root: &Path, args: &UpdateArgs) -> Result<i32> {
             args.id
         )));
     }
-    resources::apply(&cgroups::dirs_of(&record.cgroup_dirs)?, &res)?;
+    let mut spec = dir.load_config()?;
+    let mut linux = spec.linux().clone().unwrap_or_default();
+    let (merged, touched) = merge(linux.resources().as_ref(), &res)?;
+    resources::apply(&cgroups::dirs_of(&record.cgroup_dirs)?, &touched)?;
+    linux.set_resources(Some(merged));
+    spec.set_linux(Some(linux));
+    dir.save_config(&spec)?;
     Ok(0)
+}
+
+/// The saved resources with the update's values on top (field by field),
+/// and the same restricted to the sections the update names.
+fn merge(
+    saved: Option<&LinuxResources>,
+    update: &LinuxResources,
+) -> Result<(LinuxResources, LinuxResources)> {
+    let to_value = |r: &LinuxResources| serde_json::to_value(r).expect("resources serialize");
+    let mut merged = saved.map_or_else(|| serde_json::json!({}), to_value);
+    let update = to_value(update);
+    deep_merge(&mut merged, &update);
+    let mut touched = serde_json::Map::new();
+    for key in update.as_object().into_iter().flat_map(|o| o.keys()) {
+        touched.insert(key.clone(), merged[key].clone());
+    }
+    let back = |v: serde_json::Value| {
+        serde_json::from_value(v)
+            .map_err(|e| Error::Usage(format!("update: merged resources are invalid: {e}")))
+    };
+    Ok((back(merged)?, back(touched.into())?))
+}
+
+fn deep_merge(into: &mut serde_json::Value, from: &serde_json::Value) {
+    match (into, from) {
+        (serde_json::Value::Object(a), serde_json::Value::Object(b)) => {
+            for (k, v) in b {
+                if v.is_null() {
+                    continue;
+                }
+                deep_merge(a.entry(k.clone()).or_insert(serde_json::Value::Null), v);
+            }
+        }
+        (a, b) => *a = b.clone(),
+    }
 }
 
 fn read_resources(path: &Path) -> Result<LinuxResources> {
@@ -151,6 +195,24 @@ fn parse_bytes(flag: &str, v: &str) -> Result<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn merges_field_by_field() {
+        let saved: LinuxResources = serde_json::from_str(
+            r#"{"memory":{"limit":100,"reservation":50},"pids":{"limit":10}}"#,
+        )
+        .unwrap();
+        let update: LinuxResources = serde_json::from_str(r#"{"memory":{"swap":200}}"#).unwrap();
+        let (merged, touched) = merge(Some(&saved), &update).unwrap();
+        let m = merged.memory().as_ref().unwrap();
+        assert_eq!(
+            (m.limit(), m.reservation(), m.swap()),
+            (Some(100), Some(50), Some(200))
+        );
+        assert_eq!(merged.pids().as_ref().unwrap().limit(), 10);
+        assert!(touched.pids().is_none());
+        assert_eq!(touched.memory().as_ref().unwrap().limit(), Some(100));
+    }
 
     #[test]
     fn parses_sizes_as_runc() {

@@ -1,8 +1,8 @@
 //! cgroups: the container's directory in every mounted hierarchy (v1, v2 and
-//! the hybrid of both), placing processes there, the v1 device rules, and
-//! removal. Resource limits arrive with the cgroups work; until then a config
-//! that sets them is refused in `bundle`.
+//! the hybrid of both), placing processes there, the device rules, and
+//! removal. Resource limits are `resources`' work.
 
+use super::{bpfdev, devrules};
 use oci_spec::runtime::LinuxDeviceCgroup;
 use serde::{Deserialize, Serialize};
 use std::path::{Component, Path, PathBuf};
@@ -19,10 +19,12 @@ pub enum CgroupError {
     BadPath(PathBuf, &'static str),
     #[error("--systemd-cgroup is not supported by rt yet")]
     Systemd,
-    #[error(
-        "linux.resources.devices: no cgroup v1 devices hierarchy is mounted (cgroup v2 device programs are not supported by rt yet)"
-    )]
+    #[error("linux.resources.devices: no cgroup v1 devices hierarchy and no cgroup v2 hierarchy")]
     NoDevicesController,
+    #[error(transparent)]
+    DeviceProgram(#[from] super::bpfdev::BpfError),
+    #[error("config.json: {0}")]
+    DeviceRules(#[from] super::devrules::DevRuleError),
 }
 
 fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> CgroupError + 'a {
@@ -220,8 +222,9 @@ impl NewCgroup {
         Ok(())
     }
 
-    /// Writes the v1 device rules: the config's, then the devices every
-    /// container needs, then one allow rule per `linux.devices` entry.
+    /// Applies the device rules (see `devrules`): lines written to the v1
+    /// devices controller, or on cgroup v2 an eBPF program attached to the
+    /// container's cgroup.
     pub fn apply_devices(
         &self,
         rules: &[LinuxDeviceCgroup],
@@ -230,20 +233,25 @@ impl NewCgroup {
         if rules.is_empty() {
             return Ok(());
         }
-        let dir = self
+        let list = devrules::container_rules(rules, devices);
+        if let Some(dir) = self
             .dirs
             .iter()
             .find(|d| d.controllers.iter().any(|c| c == "devices"))
+        {
+            // The v1 controller cannot express every list; an eBPF program can.
+            devrules::check_v1(rules)?;
+            for rule in &list {
+                write_device_rule(&dir.path, rule.allow, &rule.v1_line())?;
+            }
+            return Ok(());
+        }
+        let v2 = self
+            .dirs
+            .iter()
+            .find(|d| d.controllers.is_empty())
             .ok_or(CgroupError::NoDevicesController)?;
-        for rule in rules {
-            write_device_rule(&dir.path, rule.allow(), &rule_string(rule))?;
-        }
-        for rule in DEFAULT_ALLOWED {
-            write_device_rule(&dir.path, true, rule)?;
-        }
-        for (kind, major, minor) in devices {
-            write_device_rule(&dir.path, true, &format!("{kind} {major}:{minor} rwm"))?;
-        }
+        bpfdev::apply(&v2.path, &list)?;
         Ok(())
     }
 
@@ -286,34 +294,6 @@ fn inherit_cpuset(dir: &Path) -> Result<(), CgroupError> {
         }
     }
     Ok(())
-}
-
-/// What runc allows every container on top of the config's rules.
-const DEFAULT_ALLOWED: &[&str] = &[
-    "c *:* m",
-    "b *:* m",
-    "c 1:3 rwm",
-    "c 1:5 rwm",
-    "c 1:7 rwm",
-    "c 1:8 rwm",
-    "c 1:9 rwm",
-    "c 5:0 rwm",
-    "c 5:1 rwm",
-    "c 5:2 rwm",
-    "c 136:* rwm",
-];
-
-fn rule_string(rule: &LinuxDeviceCgroup) -> String {
-    let kind = rule
-        .typ()
-        .map_or("a".to_string(), |t| t.as_str().to_string());
-    let num = |n: Option<i64>| n.map_or("*".to_string(), |n| n.to_string());
-    let access = rule.access().clone().unwrap_or_else(|| "rwm".into());
-    format!(
-        "{kind} {}:{} {access}",
-        num(rule.major()),
-        num(rule.minor())
-    )
 }
 
 fn write_device_rule(dir: &Path, allow: bool, rule: &str) -> Result<(), CgroupError> {
@@ -361,6 +341,15 @@ pub fn procs(dirs: &[PathBuf]) -> Vec<i32> {
         .lines()
         .filter_map(|l| l.trim().parse().ok())
         .collect()
+}
+
+/// SIGKILLs every process of the container through cgroup v2's cgroup.kill
+/// (kernel 5.14+; on a hybrid host too, where the container also has a
+/// unified directory); false when no directory has one.
+pub fn kill_all(dirs: &[PathBuf]) -> bool {
+    dirs.iter()
+        .map(|d| d.join("cgroup.kill"))
+        .any(|f| f.exists() && std::fs::write(&f, "1").is_ok())
 }
 
 /// Removes the container's directories (leaf only, as runc does).

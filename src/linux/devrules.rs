@@ -1,10 +1,15 @@
-//! What a list of `linux.resources.devices` rules means to the cgroup v1
-//! devices controller, which keeps a default (allow or deny everything) and
+//! The device rules of a container (the config's `linux.resources.devices`,
+//! then what every container needs, then its `linux.devices`), which the
+//! cgroup v1 devices controller takes as lines and cgroup v2 as an eBPF
+//! program (`bpfdev`).
+//!
+//! The v1 controller keeps a default (allow or deny everything) and
 //! a list of exceptions. The kernel removes an exception only on an exact
 //! match, so a rule that narrows an earlier wildcard exception ("allow
 //! c 42:*, then deny c 42:2") would be silently ignored. config-linux.md
 //! says to apply the entries in order and runtime.md says an entry that
-//! cannot be applied is an error, so such lists are refused (as runc does).
+//! cannot be applied is an error, so on v1 such lists are refused (as runc
+//! does); the eBPF program applies them as listed.
 
 use oci_spec::runtime::LinuxDeviceCgroup;
 
@@ -18,25 +23,76 @@ pub struct DevRuleError {
     wildcard: String,
 }
 
-/// One rule as the controller sees it; `None` is the `*` wildcard.
-#[derive(Clone, PartialEq, Eq)]
-struct Rule {
-    kind: char,
-    major: Option<i64>,
-    minor: Option<i64>,
-    access: String,
+/// One rule: `kind` is `a` (all), `c` or `b`; `None` is the `*` wildcard.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Rule {
+    pub allow: bool,
+    pub kind: char,
+    pub major: Option<i64>,
+    pub minor: Option<i64>,
+    pub access: String,
+}
+
+/// What runc allows every container after the config's rules.
+const DEFAULT_ALLOWED: &[(char, Option<i64>, Option<i64>, &str)] = &[
+    ('c', None, None, "m"),
+    ('b', None, None, "m"),
+    ('c', Some(1), Some(3), "rwm"),
+    ('c', Some(1), Some(5), "rwm"),
+    ('c', Some(1), Some(7), "rwm"),
+    ('c', Some(1), Some(8), "rwm"),
+    ('c', Some(1), Some(9), "rwm"),
+    ('c', Some(5), Some(0), "rwm"),
+    ('c', Some(5), Some(1), "rwm"),
+    ('c', Some(5), Some(2), "rwm"),
+    ('c', Some(136), None, "rwm"),
+];
+
+/// The container's rules in the order they apply: the config's, the
+/// devices every container needs, one allow rule per `linux.devices` entry.
+pub fn container_rules(config: &[LinuxDeviceCgroup], devices: &[(char, i64, i64)]) -> Vec<Rule> {
+    let allow = |kind, major, minor, access: &str| Rule {
+        allow: true,
+        kind,
+        major,
+        minor,
+        access: access.to_string(),
+    };
+    config
+        .iter()
+        .map(Rule::from_spec)
+        .chain(
+            DEFAULT_ALLOWED
+                .iter()
+                .map(|&(k, ma, mi, a)| allow(k, ma, mi, a)),
+        )
+        .chain(
+            devices
+                .iter()
+                .map(|&(k, ma, mi)| allow(k, Some(ma), Some(mi), "rwm")),
+        )
+        .collect()
 }
 
 impl Rule {
     fn from_spec(r: &LinuxDeviceCgroup) -> Rule {
         Rule {
+            allow: r.allow(),
             kind: r
                 .typ()
                 .map_or('a', |t| t.as_str().chars().next().unwrap_or('a')),
-            major: r.major(),
-            minor: r.minor(),
+            // runc takes a negative number as the wildcard too.
+            major: r.major().filter(|n| *n >= 0),
+            minor: r.minor().filter(|n| *n >= 0),
             access: r.access().clone().unwrap_or_else(|| "rwm".into()),
         }
+    }
+
+    /// The line for devices.allow or devices.deny: `c 1:3 rwm`.
+    pub fn v1_line(&self) -> String {
+        let num = |n: Option<i64>| n.map_or("*".to_string(), |n| n.to_string());
+        let (major, minor) = (num(self.major), num(self.minor));
+        format!("{} {major}:{minor} {}", self.kind, self.access)
     }
 
     /// `a *:*` (or `a` alone) resets the default and clears all exceptions.
@@ -63,9 +119,7 @@ impl Rule {
 
 impl std::fmt::Display for Rule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let num = |n: Option<i64>| n.map_or("*".to_string(), |n| n.to_string());
-        let (major, minor) = (num(self.major), num(self.minor));
-        write!(f, "\"{} {major}:{minor} {}\"", self.kind, self.access)
+        write!(f, "\"{}\"", self.v1_line())
     }
 }
 

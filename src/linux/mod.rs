@@ -1,6 +1,7 @@
 //! Linux primitives the container is built from. Each module owns one kind
 //! of kernel object and its error type.
 
+pub mod bpfdev;
 pub mod capabilities;
 pub mod cgroups;
 pub mod console;
@@ -20,4 +21,5 @@ pub mod safepath;
 pub mod seal;
 pub mod seccomp;
 pub mod signals;
+pub mod stats;
 pub mod user;

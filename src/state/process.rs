@@ -53,6 +53,12 @@ impl Pidfd {
         }
     }
 
+    /// Readable once the process has exited.
+    pub fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        use std::os::fd::AsFd;
+        self.0.as_fd()
+    }
+
     pub fn signal(&self, sig: i32) -> nix::Result<()> {
         use std::os::fd::AsRawFd;
         // SAFETY: pidfd_send_signal with a null siginfo.

@@ -97,8 +97,12 @@ pub fn pid_alive(pid: u32) -> bool {
     }
 }
 
-/// Every cgroup hierarchy mounted under /sys/fs/cgroup (v1 controllers, name=systemd, unified).
+/// Every cgroup hierarchy mounted under /sys/fs/cgroup (v1 controllers, name=systemd, unified),
+/// or /sys/fs/cgroup itself on a cgroup v2 host (its subdirectories are cgroups).
 pub fn cgroup_hierarchies() -> Vec<PathBuf> {
+    if is_cgroup2_host() {
+        return vec![PathBuf::from(CGROUP_ROOT)];
+    }
     let mut v: Vec<PathBuf> = fs::read_dir(CGROUP_ROOT)
         .map(|rd| {
             rd.flatten()
@@ -109,6 +113,11 @@ pub fn cgroup_hierarchies() -> Vec<PathBuf> {
         .unwrap_or_default();
     v.sort();
     v
+}
+
+/// True on a cgroup v2 only host (the VM of hack/vm-cgroup2.sh).
+pub fn is_cgroup2_host() -> bool {
+    Path::new(CGROUP_ROOT).join("cgroup.controllers").exists()
 }
 
 /// The v1 controllers this machine mounts (HOST.md); the container must be in its cgroup for each.

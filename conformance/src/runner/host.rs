@@ -9,8 +9,12 @@ use std::time::{Duration, Instant};
 pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
 /// Every cgroup hierarchy mounted under /sys/fs/cgroup (v1 controllers,
-/// name=systemd and the unified one on this hybrid host).
+/// name=systemd and the unified one on this hybrid host), or /sys/fs/cgroup
+/// itself on a cgroup v2 host (its subdirectories are cgroups).
 pub fn cgroup_hierarchies() -> Vec<PathBuf> {
+    if Path::new(CGROUP_ROOT).join("cgroup.controllers").exists() {
+        return vec![PathBuf::from(CGROUP_ROOT)];
+    }
     let mut v: Vec<PathBuf> = fs::read_dir(CGROUP_ROOT)
         .map(|rd| {
             rd.flatten()

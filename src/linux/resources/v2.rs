@@ -90,6 +90,9 @@ pub fn memory(dir: &Path, m: &LinuxMemory) -> R {
             ));
         }
         write(&f("swap"), dir, "memory.swap.max", &max_or(swap))?;
+    } else if m.swap().is_some_and(|s| s > 0) && dir.join("memory.swap.max").exists() {
+        // memory+swap equal to memory: no swap at all (as runc writes it).
+        write(&f("swap"), dir, "memory.swap.max", "0")?;
     }
     if limit != 0 {
         write(&f("limit"), dir, "memory.max", &max_or(limit))?;

@@ -11,7 +11,7 @@ use crate::host;
 use crate::outcome::{OrFail, R, ensure, ensure_eq, skip};
 use crate::probe::{ENXIO, EPERM};
 use serde_json::{Value, json};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 const ALLOW_LIST: &str = "devices (array of objects, OPTIONAL) configures the allowed device list. The runtime MUST apply entries in the listed order.";
 
@@ -83,11 +83,30 @@ fn own_cgroups() -> Vec<(String, String)> {
     host::proc_cgroups(std::process::id())
 }
 
+fn is_v2_host() -> bool {
+    Path::new(host::CGROUP_ROOT)
+        .join("cgroup.controllers")
+        .exists()
+}
+
+/// The v1 devices hierarchy, or the cgroup v2 root.
+fn devices_hierarchy() -> PathBuf {
+    let root = Path::new(host::CGROUP_ROOT);
+    if is_v2_host() {
+        root.to_path_buf()
+    } else {
+        root.join("devices")
+    }
+}
+
 fn path_absolute(ctx: &mut Ctx) -> R {
     let id = ctx.id.clone();
     let cg = ctx.cgroup.clone();
     let pid = ctx.launch(&id, &["sleep:60"])?;
     let mine = own_cgroups();
+    // The hierarchy that enforces linux.resources.devices: v1 devices, or
+    // the only one of a cgroup v2 host (its eBPF device program).
+    let v2 = is_v2_host();
     let mut in_devices = false;
     for (ctl, path) in host::proc_cgroups(pid) {
         let stayed = mine.iter().any(|(c, p)| *c == ctl && *p == path);
@@ -95,14 +114,17 @@ fn path_absolute(ctx: &mut Ctx) -> R {
             path == cg || stayed,
             "hierarchy {ctl:?}: container at {path}, want {cg}"
         );
-        in_devices |= ctl.split(',').any(|c| c == "devices") && path == cg;
+        let devices = match v2 {
+            true => ctl.is_empty(),
+            false => ctl.split(',').any(|c| c == "devices"),
+        };
+        in_devices |= devices && path == cg;
     }
     ensure!(
         in_devices,
         "not in {cg} of the devices hierarchy (needed for linux.resources.devices)"
     );
-    let procs = Path::new(host::CGROUP_ROOT)
-        .join("devices")
+    let procs = devices_hierarchy()
         .join(cg.trim_start_matches('/'))
         .join("cgroup.procs");
     let text = std::fs::read_to_string(&procs).or_fail("read cgroup.procs")?;
@@ -116,7 +138,7 @@ fn path_absolute(ctx: &mut Ctx) -> R {
 
 fn preexisting_parent_kept(ctx: &mut Ctx) -> R {
     let parent = ctx.other_cgroup("parent");
-    let devices = Path::new(host::CGROUP_ROOT).join("devices");
+    let devices = devices_hierarchy();
     let parent_dir = devices.join(parent.trim_start_matches('/'));
     ctx.track_cgroup(&parent);
     std::fs::create_dir_all(&parent_dir).or_fail("create the parent cgroup")?;

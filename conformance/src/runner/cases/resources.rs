@@ -44,6 +44,18 @@ pub const CASES: &[Case] = &[
         run: hugepage_limits,
     },
     Case {
+        name: "resources.block_io_throttle",
+        clause: "config-linux.md#configLinuxBlockIO",
+        quote: "throttleReadBpsDevice, throttleWriteBpsDevice (array of objects, OPTIONAL) - specify the list of devices which will be IO rate limited.",
+        run: block_io_throttle,
+    },
+    Case {
+        name: "resources.unified",
+        clause: "config-linux.md#configLinuxUnified",
+        quote: "The runtime MUST apply the configuration as specified... If a controller is not enabled or it is not possible to enable it, the runtime MUST generate an error.",
+        run: unified,
+    },
+    Case {
         name: "resources.refused_value",
         clause: "config-linux.md#configLinuxControlGroups",
         quote: CANNOT_APPLY,
@@ -161,12 +173,15 @@ fn pids_enforced(ctx: &mut Ctx) -> R {
 }
 
 /// A runtime can set hugetlb limits here without changing the host's root
-/// cgroup: v1 mounts the controller, or the v2 root already delegates it.
+/// cgroup: v1 mounts the controller, or the v2 root (of a hybrid or a v2
+/// host) already delegates it.
 fn hugetlb_usable() -> bool {
     let v1 = Path::new("/sys/fs/cgroup/hugetlb").exists();
-    let delegated = std::fs::read_to_string("/sys/fs/cgroup/unified/cgroup.subtree_control")
-        .is_ok_and(|c| c.split_whitespace().any(|c| c == "hugetlb"));
-    v1 || delegated
+    let delegated = |root: &str| {
+        std::fs::read_to_string(format!("{root}/cgroup.subtree_control"))
+            .is_ok_and(|c| c.split_whitespace().any(|c| c == "hugetlb"))
+    };
+    v1 || delegated("/sys/fs/cgroup/unified") || delegated("/sys/fs/cgroup")
 }
 
 fn hugepage_limits(ctx: &mut Ctx) -> R {
@@ -219,5 +234,75 @@ fn missing_controller(ctx: &mut Ctx) -> R {
     ctx.ensure_never_created(&id, &out)?;
     ctx.reset_config();
     ctx.create_ok(&id)?;
+    Ok(())
+}
+
+/// The first block device of the host (major, minor), e.g. 8:0 or 254:0.
+fn block_device() -> Option<(u64, u64)> {
+    let mut devs: Vec<(u64, u64)> = std::fs::read_dir("/sys/dev/block")
+        .ok()?
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let (a, b) = name.split_once(':')?;
+            Some((a.parse().ok()?, b.parse().ok()?))
+        })
+        // Loop devices (7) may come and go; partitions cannot be throttled.
+        .filter(|(major, minor)| *major != 7 && *minor == 0)
+        .collect();
+    devs.sort();
+    devs.first().copied()
+}
+
+fn block_io_throttle(ctx: &mut Ctx) -> R {
+    let Some((major, minor)) = block_device() else {
+        skip!("no block device on this host");
+    };
+    ctx.config["linux"]["resources"]["blockIO"] = json!({
+        "throttleReadBpsDevice": [{"major": major, "minor": minor, "rate": 1048576}],
+        "throttleWriteIOPSDevice": [{"major": major, "minor": minor, "rate": 100}]
+    });
+    let id = ctx.id.clone();
+    ctx.launch(&id, &["sleep:60"])?;
+    let dev = format!("{major}:{minor}");
+    let v1 = Path::new(host::CGROUP_ROOT)
+        .join("blkio/cgroup.procs")
+        .exists();
+    if v1 {
+        let f = |file: &str| cg_file(ctx, "blkio", file, file);
+        let read_bps = read(&f("blkio.throttle.read_bps_device"))?;
+        ensure_eq!(read_bps, format!("{dev} 1048576"), "read_bps_device");
+        let write_iops = read(&f("blkio.throttle.write_iops_device"))?;
+        ensure_eq!(write_iops, format!("{dev} 100"), "write_iops_device");
+    } else {
+        let max = read(&cg_file(ctx, "blkio", "io.max", "io.max"))?;
+        ensure_eq!(
+            max,
+            format!("{dev} rbps=1048576 wbps=max riops=max wiops=100"),
+            "io.max"
+        );
+    }
+    Ok(())
+}
+
+/// `unified` keys are cgroup v2 files: set where the controller is on
+/// cgroup v2, an error where it is not (pids is a v1 controller on a hybrid
+/// host).
+fn unified(ctx: &mut Ctx) -> R {
+    ctx.config["linux"]["resources"]["unified"] = json!({"pids.max": "7"});
+    let id = ctx.id.clone();
+    let v2_root = Path::new(host::CGROUP_ROOT).join("cgroup.controllers");
+    let v2_pids =
+        std::fs::read_to_string(&v2_root).is_ok_and(|c| c.split_whitespace().any(|c| c == "pids"));
+    if !v2_pids {
+        let out = ctx.create(&id)?;
+        ctx.ensure_never_created(&id, &out)?;
+        ctx.reset_config();
+        ctx.create_ok(&id)?;
+        return Ok(());
+    }
+    ctx.launch(&id, &["sleep:60"])?;
+    let max = cg_file(ctx, "pids", "pids.max", "pids.max");
+    ensure_eq!(read(&max)?, "7", "{}", max.display());
     Ok(())
 }
