@@ -1,20 +1,23 @@
 #!/usr/bin/env bash
-# Drive a runtime through its real callers, podman (conmon) and containerd
-# (ctr + the runc v2 shim), and check what a user sees.
+# Drive a runtime through its real callers, podman (conmon), containerd
+# (ctr + the runc v2 shim) and Docker (dockerd, its own containerd and the
+# same shim), and check what a user sees.
 #
 #   hack/callers-test.sh [RUNTIME_PATH]     (default: the release rt)
 #   hack/callers-test.sh /usr/sbin/runc     (the reference, for comparison)
 #
-# Needs root, podman, conmon, containerd and ctr (hack/setup.sh installs them).
-# No network: the busybox image is made from busybox-static.
+# Needs root, podman, conmon, containerd, ctr and docker.io (hack/setup.sh
+# installs them). No network: the busybox image is made from busybox-static.
 # Everything lives in a temp dir removed at the end; containers go under the
-# cgroup parent /rt-callers-$$, removed at the end.
+# cgroup parent /rt-callers-$$, removed at the end. dockerd is started by hand
+# with its data, exec root, sockets and config file in the temp dir, no bridge
+# and no iptables; it is stopped (with its containerd and shims) at the end.
 #
 # Every runtime call goes through a wrapper that logs its argv (and a copy of
 # any --process file and the bundle's config.json) to $T/trace.log.
 # CALLERS_KEEP=1 keeps the temp dir for reading that log, the runtimes'
 # --log files and podman's/containerd's logs.
-# CALLERS_ONLY=podman|containerd runs one half.
+# CALLERS_ONLY=podman|containerd|docker runs one part.
 #
 # Prints `ok NAME` or `FAIL NAME: details` per check, then `N passed, M failed`;
 # exits non-zero when a check failed.
@@ -26,15 +29,21 @@ need_root "callers-test.sh"
 RUNTIME=${1:-$RT_RELEASE}
 RUNTIME=$(readlink -f -- "$RUNTIME") || die "no runtime at ${1:-$RT_RELEASE}"
 [[ -x $RUNTIME ]] || die "$RUNTIME is not executable (build rt with: source hack/common.sh && build_release)"
-for c in podman conmon containerd ctr containerd-shim-runc-v2 script; do
+# Debian's docker client: another one earlier on PATH may not match dockerd 20.10.
+DOCKER=/usr/bin/docker
+for c in podman conmon containerd ctr containerd-shim-runc-v2 script dockerd "$DOCKER"; do
 	command -v "$c" >/dev/null || die "$c not found (run hack/setup.sh)"
 done
 [[ -x /bin/busybox ]] || die "/bin/busybox not found (busybox-static; run hack/setup.sh)"
 
 T=$(mktemp -d /tmp/rt-callers.XXXXXX)
+# A user-namespaced container's root (host uid 100000) must reach its rootfs
+# below $T.
+chmod 711 "$T"
 CG=/rt-callers-$$
 NS=rt-callers-$$
 CTRD_PID=
+DOCKERD_PID=
 IMG=docker.io/library/busybox:callers
 TO=${CALLERS_TIMEOUT:-60}
 pass=0 fail=0
@@ -43,6 +52,48 @@ pass=0 fail=0
 # remove those directories at the end if they were not there before and are empty.
 RUN_CTRD_EXISTED=
 [[ -e /run/containerd ]] && RUN_CTRD_EXISTED=1
+# dockerd makes /run/docker/plugins whatever its exec root.
+RUN_DOCKER_EXISTED=
+[[ -e /run/docker ]] && RUN_DOCKER_EXISTED=1
+
+# stop_pid PID SECONDS: SIGTERM, wait up to SECONDS, then SIGKILL (a
+# process this script started).
+stop_pid() {
+	local pid=$1 secs=$2 i
+	kill "$pid" 2>/dev/null || return 0
+	for ((i = 0; i < secs * 10; i++)); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null
+}
+
+# PIDs whose command line contains STRING: the shims of our own containerd
+# or dockerd, found by the socket path in the temp dir they were given.
+pids_with_arg() {
+	local f cmd
+	for f in /proc/[0-9]*/cmdline; do
+		{ cmd=$(tr '\0' ' ' <"$f"); } 2>/dev/null || continue
+		[[ $cmd == *"$1"* ]] || continue
+		f=${f#/proc/}
+		printf '%s\n' "${f%/cmdline}"
+	done
+}
+
+stop_dockerd() {
+	local ids pid
+	ids=$(timeout 20 "${DK[@]}" ps -aq 2>/dev/null)
+	# shellcheck disable=SC2086 # one word per id
+	[[ -z $ids ]] || timeout 60 "${DK[@]}" rm -f $ids >/dev/null 2>&1
+	# dockerd stops its containerd when it stops
+	stop_pid "$DOCKERD_PID" 30
+	wait "$DOCKERD_PID" 2>/dev/null
+	pid=$(cat "$T/docker/exec/containerd/containerd.pid" 2>/dev/null) && [[ -n $pid ]] && stop_pid "$pid" 10
+	for pid in $(pids_with_arg "$T/docker/exec/containerd/containerd.sock"); do
+		kill -KILL "$pid" 2>/dev/null
+	done
+	[[ -n $RUN_DOCKER_EXISTED ]] || rmdir /run/docker/plugins /run/docker 2>/dev/null
+}
 
 cleanup() {
 	set +e
@@ -64,8 +115,9 @@ cleanup() {
 		wait "$CTRD_PID" 2>/dev/null
 		# the shim's cleanup makes /run/containerd/runc/NS even with --runc-root
 		rmdir "/run/containerd/runc/$NS" 2>/dev/null
-		[[ -n $RUN_CTRD_EXISTED ]] || rmdir /run/containerd/runc /run/containerd/s /run/containerd 2>/dev/null
 	fi
+	[[ -z $DOCKERD_PID ]] || stop_dockerd
+	[[ -n $RUN_CTRD_EXISTED ]] || rmdir /run/containerd/runc /run/containerd/s /run/containerd 2>/dev/null
 	# Unmount what podman's and containerd's storage left mounted under $T.
 	local m
 	findmnt -rn -o TARGET | grep -F -- "$T/" | sort -r | while IFS= read -r m; do
@@ -130,7 +182,9 @@ wait_for() {
 }
 
 # The runtime, behind a wrapper with the same base name (podman decides
-# from the name whether a runtime speaks --log-format=json).
+# from the name whether a runtime speaks --log-format=json). conmon gives no
+# --root: the wrapper adds one in the temp dir, so that no default root
+# (/run/rt, /run/runc) is left behind; containerd and dockerd give their own.
 mkdir -p "$T/bin"
 WRAP=$T/bin/$(basename "$RUNTIME")
 cat >"$WRAP" <<EOF
@@ -144,7 +198,10 @@ cat >"$WRAP" <<EOF
 		prev=\$a
 	done
 } >>"$T/trace.log" 2>&1
-exec "$RUNTIME" "\$@"
+case " \$* " in
+*" --root "* | *" --root="*) exec "$RUNTIME" "\$@" ;;
+*) exec "$RUNTIME" --root "$T/runtime-root" "\$@" ;;
+esac
 EOF
 chmod +x "$WRAP"
 log "runtime: $RUNTIME ($("$RUNTIME" --version 2>&1 | head -n1)); temp dir $T"
@@ -277,7 +334,12 @@ containerd_tests() {
 		[plugins."io.containerd.internal.v1.opt"]
 		  path = "$D/opt"
 	EOF
-	containerd --config "$D/config.toml" >"$D/containerd.log" 2>&1 &
+	# ctr 1.6 run --uidmap sends task options that replace the runtime
+	# options, --runc-binary included: the shim then runs "runc" from its
+	# PATH, which leads to the runtime under test too.
+	mkdir -p "$T/ctr-bin"
+	ln -s "$WRAP" "$T/ctr-bin/runc"
+	PATH=$T/ctr-bin:$PATH containerd --config "$D/config.toml" >"$D/containerd.log" 2>&1 &
 	CTRD_PID=$!
 	C=(ctr --address "$D/containerd.sock" --namespace "$NS")
 	local i
@@ -307,6 +369,7 @@ containerd_tests() {
 	expect ctr-run-privileged 0 'kmsg' "${C[@]}" run --rm "${CR[@]}" --cgroup "$CG/r5" --privileged "$IMG" r5 ls /dev
 	expect ctr-run-userns 0 '^ +0 +100000 +65536$' "${C[@]}" run --rm "${CR[@]}" --cgroup "$CG/r6" \
 		--uidmap 0:100000:65536 --gidmap 0:100000:65536 "$IMG" r6 cat /proc/self/uid_map
+	if grep -q " create --bundle .*/r6 .* r6\$" "$T/trace.log"; then ok ctr-run-userns-runtime; else bad ctr-run-userns-runtime "the shim did not create r6 with the runtime under test"; fi
 	expect ctr-run-missing-cmd 1 'nosuchcmd' "${C[@]}" run --rm "${CR[@]}" --cgroup "$CG/r7" "$IMG" r7 nosuchcmd
 	"${C[@]}" container delete r7 >/dev/null 2>&1
 
@@ -341,8 +404,101 @@ containerd_tests() {
 	if [[ $rc -eq 0 && -z $out ]]; then ok ctr-task-ls-empty; else bad ctr-task-ls-empty "exit $rc: $(short "$out")"; fi
 }
 
+################################################################ docker
+docker_tests() {
+	local D=$T/docker i
+	mkdir -p "$D"
+	# A runtime from daemon.json survives a config reload (SIGHUP); one from
+	# --add-runtime does not. --config-file keeps /etc/docker/daemon.json out,
+	# and "deprecated-key-path" the identity key that dockerd 20.10 would
+	# otherwise create as /etc/docker/key.json.
+	printf '{"runtimes": {"rt": {"path": "%s"}}, "deprecated-key-path": "%s"}\n' "$WRAP" "$D/key.json" >"$D/daemon.json"
+	dockerd --config-file "$D/daemon.json" --data-root "$D/data" --exec-root "$D/exec" \
+		--pidfile "$D/dockerd.pid" -H "unix://$D/docker.sock" --cgroup-parent "$CG" \
+		--iptables=false --ip-masq=false --bridge=none >"$D/dockerd.log" 2>&1 &
+	DOCKERD_PID=$!
+	DK=(env DOCKER_HOST="unix://$D/docker.sock" DOCKER_CONFIG="$D/client" "$DOCKER")
+	for ((i = 0; i < 150; i++)); do
+		"${DK[@]}" version >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	"${DK[@]}" version >/dev/null 2>&1 || { bad docker-start "$(tail -n 5 "$D/dockerd.log")"; return; }
+	ok docker-start
+	# the runtime's own view: dockerd 20.10 gives every runtime the root
+	# runtime-runc/moby
+	local RS=(timeout "$TO" "$RUNTIME" --root "$D/exec/runtime-runc/moby")
+
+	expect docker-import 0 '^sha256:' "${DK[@]}" import "$T/rootfs.tar" "$IMG"
+	DF=(--runtime rt --network none)
+	expect docker-run-echo 0 '^hi$' "${DK[@]}" run --rm "${DF[@]}" "$IMG" echo hi
+	expect docker-run-exit-status 3 '' "${DK[@]}" run --rm "${DF[@]}" "$IMG" sh -c 'exit 3'
+	call "${DK[@]}" run --rm -i "${DF[@]}" "$IMG" cat <<<"from stdin"
+	check docker-run-stdin 0 '^from stdin$'
+	call_tty "${DK[@]}" run --rm -it "${DF[@]}" "$IMG" sh -c 'tty && exit 6'
+	# With -i, script(1) passes the end of its stdin (/dev/null) on as a
+	# control character whose echo may come first (with runc too): -it
+	# checks are not anchored.
+	check docker-run-tty 6 '/dev/pts/0'
+	expect docker-run-missing-cmd 127 'executable file not found' "${DK[@]}" run --rm "${DF[@]}" "$IMG" nosuchcmd
+	expect docker-run-not-executable 126 'permission denied' "${DK[@]}" run --rm "${DF[@]}" "$IMG" /etc/passwd
+	expect docker-run-user 0 '^uid=65534\(nobody\) gid=65534' "${DK[@]}" run --rm --user 65534:65534 "${DF[@]}" "$IMG" id
+	expect docker-run-memory 0 '^67108864$' "${DK[@]}" run --rm --memory 64m "${DF[@]}" "$IMG" \
+		cat /sys/fs/cgroup/memory/memory.limit_in_bytes
+	# 32 MiB written to a tmpfs is charged to the container: with a 16 MiB
+	# limit and no swap the kernel OOM-kills the writer.
+	expect docker-run-memory-enforced 137 '' "${DK[@]}" run --rm --memory 16m --memory-swap 16m "${DF[@]}" "$IMG" \
+		sh -c 'head -c 32m /dev/zero >/dev/shm/fill'
+
+	expect docker-run-detach 0 '^[0-9a-f]{64}$' "${DK[@]}" run -d --name c1 --memory 64m "${DF[@]}" "$IMG" sleep 1000
+	local id=$out
+	expect docker-state-running 0 '^running$' "${DK[@]}" inspect -f '{{.State.Status}}' c1
+	call "${DK[@]}" inspect -f '{{.State.Pid}}' c1
+	local dpid=$out
+	expect docker-runtime-state 0 "\"pid\": $dpid," "${RS[@]}" state "$id"
+	if [[ $(cat "/sys/fs/cgroup/memory$CG/$id/memory.limit_in_bytes" 2>/dev/null) == 67108864 ]] &&
+		grep -qx "$dpid" "/sys/fs/cgroup/memory$CG/$id/cgroup.procs"; then
+		ok docker-memory-cgroup
+	else
+		bad docker-memory-cgroup "no 64 MiB limit or pid $dpid in /sys/fs/cgroup/memory$CG/$id"
+	fi
+	expect docker-exec 0 '^hi$' "${DK[@]}" exec c1 echo hi
+	expect docker-exec-exit-status 4 '' "${DK[@]}" exec c1 sh -c 'exit 4'
+	call "${DK[@]}" exec -i c1 cat <<<"exec stdin"
+	check docker-exec-stdin 0 '^exec stdin$'
+	call_tty "${DK[@]}" exec -t c1 tty
+	check docker-exec-tty 0 '^/dev/pts/[0-9]+'
+	call_tty "${DK[@]}" exec -it c1 sh -c 'tty && exit 5'
+	check docker-exec-it 5 '/dev/pts/[0-9]+'
+	expect docker-exec-detach 0 '' "${DK[@]}" exec -d c1 sleep 77
+	wait_for docker-top 10 'sleep 1000.*sleep 77|sleep 77.*sleep 1000' "${DK[@]}" top c1
+	expect docker-stats 0 '^c1 [0-9.]+([KMG]i)?B / 64MiB$' "${DK[@]}" stats --no-stream --format '{{.Name}} {{.MemUsage}}' c1
+	expect docker-pause 0 '' "${DK[@]}" pause c1
+	expect docker-state-paused 0 '^paused$' "${DK[@]}" inspect -f '{{.State.Status}}' c1
+	expect docker-runtime-state-paused 0 '"status": "paused"' "${RS[@]}" state "$id"
+	expect docker-unpause 0 '' "${DK[@]}" unpause c1
+	expect docker-state-unpaused 0 '^running$' "${DK[@]}" inspect -f '{{.State.Status}}' c1
+	expect docker-kill 0 '' "${DK[@]}" kill c1
+	wait_for docker-state-killed 10 '^exited 137$' "${DK[@]}" inspect -f '{{.State.Status}} {{.State.ExitCode}}' c1
+	expect docker-exec-stopped-fails 1 'is not running' "${DK[@]}" exec c1 true
+	expect docker-restart 0 '' "${DK[@]}" start c1
+	expect docker-state-restarted 0 '^running$' "${DK[@]}" inspect -f '{{.State.Status}}' c1
+
+	# SIGTERM reaches a handler; stop does not need its SIGKILL
+	expect docker-run-detach-2 0 '' "${DK[@]}" run -d --name c2 "${DF[@]}" "$IMG" \
+		sh -c 'trap "exit 5" TERM; while :; do sleep 0.1; done'
+	expect docker-stop-term 0 '' "${DK[@]}" stop -t 20 c2
+	expect docker-stop-term-exit-code 0 '^exited 5$' "${DK[@]}" inspect -f '{{.State.Status}} {{.State.ExitCode}}' c2
+	expect docker-rm 0 '' "${DK[@]}" rm c2
+	expect docker-rm-force-running 0 '' "${DK[@]}" rm -f c1
+	call "${DK[@]}" ps -aq
+	if [[ $rc -eq 0 && -z $out ]]; then ok docker-ps-empty; else bad docker-ps-empty "exit $rc: $(short "$out")"; fi
+	call "${RS[@]}" list -q
+	if [[ $rc -eq 0 && -z $out ]]; then ok docker-runtime-list-empty; else bad docker-runtime-list-empty "exit $rc: $(short "$out")"; fi
+}
+
 [[ ${CALLERS_ONLY:-podman} == podman ]] && podman_tests
 [[ ${CALLERS_ONLY:-containerd} == containerd ]] && containerd_tests
+[[ ${CALLERS_ONLY:-docker} == docker ]] && docker_tests
 
 printf '%d passed, %d failed\n' "$pass" "$fail"
 ((fail == 0))

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Run everything CI runs: machine setup, lints, release build, unit and
 # integration tests (as root), the conformance suite, the cgroup tests on
-# cgroup v2 in a VM (hack/vm-cgroup2.sh), and podman and
-# containerd running their containers with rt (hack/callers-test.sh).
+# cgroup v2 in a VM (hack/vm-cgroup2.sh), and podman, containerd and Docker
+# running their containers with rt (hack/callers-test.sh).
 # Stops at the first failure and prints a summary.
 #
 #   sudo hack/test.sh

@@ -35,7 +35,7 @@ fn main() {
         Ok(code) => std::process::exit(code),
         Err(e) => {
             logger.fatal(&e.to_string());
-            std::process::exit(1);
+            std::process::exit(e.exit_code());
         }
     }
 }

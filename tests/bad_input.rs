@@ -2,7 +2,7 @@
 
 mod common;
 use common::*;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::fs;
 
 /// create must fail, say why, and leave no state, cgroup, process or mount.
@@ -185,48 +185,6 @@ fn bad_input_missing_container_id() {
     b.rt(&["create", "--bundle", dir]).fails();
     b.assert_state_root_empty();
     control(&b);
-}
-
-/// podman reads the whole --log file as one JSON object; containerd wants level "error".
-#[track_caller]
-fn assert_one_error_record(path: &std::path::Path) {
-    let text = fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("--log file {} not written: {e}", path.display()));
-    let v: Value = serde_json::from_str(text.trim())
-        .unwrap_or_else(|e| panic!("not exactly one JSON object ({e}): {text:?}"));
-    assert_eq!(v["level"], json!("error"), "{text}");
-    assert!(v["msg"].as_str().is_some_and(|m| !m.is_empty()), "{text}");
-}
-
-#[test]
-fn bad_input_log_json_single_error_record() {
-    let Some(b) = Bundle::new("bad_input_log_json_single_error_record") else {
-        return;
-    };
-    let log = b.dir.join("log.json");
-    let out = b.rt_with(
-        &["--log", log.to_str().unwrap(), "--log-format", "json"],
-        &["start", "nope"],
-    );
-    out.fails();
-    assert_one_error_record(&log);
-}
-
-#[test]
-fn bad_input_log_json_failed_create() {
-    let Some(b) = Bundle::new("bad_input_log_json_failed_create") else {
-        return;
-    };
-    let log = b.dir.join("log.json");
-    b.set_args(&["/bin/does-not-exist"]);
-    let dir = b.dir.to_str().unwrap();
-    b.rt_with(
-        &["--log", log.to_str().unwrap(), "--log-format", "json"],
-        &["create", "--bundle", dir, &b.id],
-    )
-    .fails();
-    assert_one_error_record(&log);
-    b.assert_state_root_empty();
 }
 
 #[test]

@@ -1,5 +1,8 @@
 //! `rt kill`: signal the container's init, or with --all every process in
 //! its cgroup (runtime.md "kill": only created or running containers).
+//! `--all` also works on a stopped container, as with runc: without its own
+//! PID namespace a container's other processes outlive its init, and
+//! containerd's shim kills them with `kill --all` once the init has exited.
 
 use super::{Error, Result};
 use crate::cli::KillArgs;
@@ -14,7 +17,12 @@ pub fn run(root: &Path, args: &KillArgs) -> Result<i32> {
     let record = state::read_record(root, &args.id)?.ok_or_else(not_running)?;
     let sig = signals::parse(&args.signal)?;
     let status = record.live_status();
-    if !matches!(status, Status::Created | Status::Running | Status::Paused) {
+    let signalable = match status {
+        Status::Created | Status::Running | Status::Paused => true,
+        Status::Stopped => args.all,
+        Status::Creating => false,
+    };
+    if !signalable {
         return Err(not_running());
     }
     // A frozen process dies only once thawed (cgroup v1): as runc, SIGKILL

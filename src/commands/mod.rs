@@ -64,6 +64,20 @@ pub enum Error {
     /// runc's, which containerd and podman match.
     #[error("{0}")]
     Refused(String),
+    /// `exec` failed before its process ran: as runc, exit status 255, so
+    /// that it cannot be told from the process's own status (1 to 254).
+    #[error("exec failed: {0}")]
+    Exec(Box<Error>),
+}
+
+impl Error {
+    /// The exit status of a command that failed with this error.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Exec(_) => 255,
+            _ => 1,
+        }
+    }
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -95,7 +109,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Pause { id } => pause::run(&root, &id),
         Command::Resume { id } => resume::run(&root, &id),
         Command::Ps(args) => ps::run(&root, &args),
-        Command::Exec(args) => exec::run(&root, &args),
+        Command::Exec(args) => exec::run(&root, &args).map_err(|e| Error::Exec(Box::new(e))),
         Command::Events(args) => events::run(&root, &args),
     }
 }
