@@ -46,6 +46,8 @@ pub enum Error {
     Freeze(#[from] crate::linux::freezer::FreezeError),
     #[error(transparent)]
     Hook(#[from] crate::linux::hooks::HookError),
+    #[error(transparent)]
+    Rdt(#[from] crate::linux::intelrdt::RdtError),
     #[error("{op} {path}: {source}")]
     Io {
         op: &'static str,
