@@ -14,6 +14,7 @@ mod linux;
 mod mounts;
 mod namespaces;
 mod process;
+mod process_linux;
 mod resources;
 mod seccomp;
 mod state;
@@ -34,6 +35,7 @@ pub fn all() -> Vec<&'static Case> {
         errors::CASES,
         namespaces::CASES,
         process::CASES,
+        process_linux::CASES,
         mounts::CASES,
         linux::CASES,
         devices::CASES,
