@@ -82,6 +82,7 @@ fn build(dir: &StateDir, id: &str, bundle: &Bundle, opts: &CreateOpts) -> Result
     let mut finish = || -> Result<()> {
         if let Some(rdt) = &rdt {
             record.rdt_dirs = rdt.apply(pid)?;
+            record.rdt_groups = rdt.groups();
         }
         dir.save_config(&bundle.spec)?;
         dir.save(&record)?;

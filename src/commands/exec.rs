@@ -54,6 +54,7 @@ pub fn run(root: &Path, args: &ExecArgs) -> Result<i32> {
         namespaces: NamespacePlan::join_process(record.pid, kinds).map_err(PlanError::from)?,
         process: process_plan,
         cgroup_dirs: record.cgroup_dirs.clone(),
+        rdt_groups: record.rdt_groups.clone(),
     };
     // Other commands may run on the container while the process does.
     drop(dir);

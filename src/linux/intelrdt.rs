@@ -158,6 +158,20 @@ impl RdtPlan {
     }
 }
 
+impl RdtPlan {
+    /// The groups the container's processes belong to, which `exec` joins.
+    pub fn groups(&self) -> Vec<PathBuf> {
+        std::iter::once(self.group.clone())
+            .chain(self.monitor.clone())
+            .collect()
+    }
+}
+
+/// Puts `pid` (an `exec`'d process) in the container's groups.
+pub fn join(groups: &[PathBuf], pid: i32) -> Result<(), RdtError> {
+    groups.iter().try_for_each(|g| write_task(g, pid))
+}
+
 fn write_task(group: &Path, pid: i32) -> Result<(), RdtError> {
     let tasks = group.join("tasks");
     std::fs::write(&tasks, pid.to_string()).map_err(io("write", &tasks))
@@ -251,6 +265,11 @@ mod tests {
         assert_eq!(
             std::fs::read_to_string(root.join("c1/tasks")).unwrap(),
             "42"
+        );
+        join(&[root.join("c1")], 43).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(root.join("c1/tasks")).unwrap(),
+            "43"
         );
         std::fs::remove_file(root.join("c1/schemata")).unwrap();
         std::fs::remove_file(root.join("c1/tasks")).unwrap();

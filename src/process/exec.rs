@@ -20,6 +20,8 @@ pub struct ExecPlan {
     pub process: ProcessPlan,
     /// The container's cgroups, which the parent puts the child in.
     pub cgroup_dirs: Vec<PathBuf>,
+    /// The container's resctrl groups (linux.intelRdt), joined likewise.
+    pub rdt_groups: Vec<PathBuf>,
 }
 
 /// Runs the child to the exec of the program; never returns.

@@ -38,6 +38,8 @@ pub enum SpawnError {
     OutOfTurn(&'static str),
     #[error(transparent)]
     Sched(#[from] crate::linux::sched::SchedError),
+    #[error(transparent)]
+    Rdt(#[from] crate::linux::intelrdt::RdtError),
 }
 
 /// Forks the container's init and drives it to `Ready`; returns its host PID.
@@ -129,6 +131,7 @@ pub fn spawn_exec(plan: &ExecPlan) -> Result<i32, SpawnError> {
             for dir in &plan.cgroup_dirs {
                 cgroups::join(dir, child.as_raw())?;
             }
+            crate::linux::intelrdt::join(&plan.rdt_groups, child.as_raw())?;
             parent_end.send(&ToChild::Proceed)?;
             let pid = drive_exec(&parent_end, child, &mut guard)?;
             guard.0.clear();

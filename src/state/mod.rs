@@ -110,6 +110,9 @@ pub struct Record {
     /// The resctrl directories create made (linux.intelRdt), which delete removes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rdt_dirs: Vec<PathBuf>,
+    /// The resctrl groups of the container's processes, which `exec` joins.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rdt_groups: Vec<PathBuf>,
 }
 
 impl Record {
@@ -128,6 +131,7 @@ impl Record {
             hooks: None,
             no_new_keyring: false,
             rdt_dirs: Vec::new(),
+            rdt_groups: Vec::new(),
         }
     }
 
