@@ -73,6 +73,13 @@ fn scheduler_bad_values_are_refused() {
     // Reserved and never implemented by Linux: the kernel's refusal is reported.
     b.config(|c| c["process"]["scheduler"] = json!({"policy": "SCHED_ISO"}));
     create_fails_naming(&b, &b.other_id("iso"), "process.scheduler");
+    // Under the v1 cpu controller a new cgroup has no real-time budget: the
+    // kernel refuses SCHED_FIFO even to root, and the error says why.
+    if std::path::Path::new("/sys/fs/cgroup/cpu/cpu.rt_runtime_us").exists() {
+        b.config(|c| c["process"]["scheduler"] = json!({"policy": "SCHED_FIFO", "priority": 10}));
+        let err = create_fails_naming(&b, &b.other_id("fifo"), "process.scheduler");
+        assert!(err.contains("realtimeRuntime"), "{err}");
+    }
     b.config(|c| c["process"]["scheduler"] = json!({"policy": "SCHED_NONE"}));
     create_fails_naming(&b, &b.other_id("none"), "process.scheduler.policy");
 }

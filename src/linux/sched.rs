@@ -15,8 +15,12 @@ pub enum SchedError {
         field: &'static str,
         message: String,
     },
-    #[error("process.scheduler: sched_setattr {policy}: {source}")]
-    SetAttr { policy: String, source: nix::Error },
+    #[error("process.scheduler: sched_setattr {policy}: {source}{hint}")]
+    SetAttr {
+        policy: String,
+        source: nix::Error,
+        hint: &'static str,
+    },
     #[error("process.ioPriority: {0}")]
     IoPriority(String),
     #[error("process.ioPriority: ioprio_set {class} {priority}: {source}")]
@@ -134,7 +138,19 @@ impl SchedPlan {
             .map_err(|source| SchedError::SetAttr {
                 policy: self.name.clone(),
                 source,
+                hint: self.hint(source),
             })
+    }
+
+    /// Why the kernel may refuse a real-time policy that root asked for.
+    fn hint(&self, err: nix::Error) -> &'static str {
+        let realtime = [libc::SCHED_FIFO, libc::SCHED_RR, 6].contains(&(self.attr.policy as i32));
+        if realtime && err == nix::Error::EPERM {
+            " (a real-time policy needs CAP_SYS_NICE and, under the cgroup v1 cpu controller, \
+             a budget in linux.resources.cpu.realtimeRuntime)"
+        } else {
+            ""
+        }
     }
 }
 
