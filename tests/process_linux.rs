@@ -290,3 +290,29 @@ fn intel_rdt_without_resctrl_is_refused() {
     let err = create_fails_naming(&b, &b.other_id("rdt"), "linux.intelRdt");
     assert!(err.contains("resctrl"), "{err}");
 }
+
+#[test]
+fn session_keyring_in_a_user_namespace() {
+    let Some(b) = Bundle::new("session_keyring_in_a_user_namespace") else {
+        return;
+    };
+    b.add_namespace(json!({"type": "user"}));
+    b.config(|c| {
+        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        let masked = c["linux"]["maskedPaths"].as_array_mut().unwrap();
+        masked.retain(|p| p != "/proc/keys");
+    });
+    b.set_args(&["sleep", "1000"]);
+    b.create_ok(&b.id);
+    b.start(&b.id).ok();
+    let name = format!(" _ses.{}:", b.id);
+    // The keyring belongs to the container's root (host uid 100000), and
+    // exec'd processes, root or not, can join it.
+    for user in ["0:0", "1000:1000"] {
+        let out = b.rt(&["exec", "-u", user, &b.id, "cat", "/proc/keys"]).ok();
+        assert!(out.stdout.contains(&name), "{user}: {}", out.stdout);
+    }
+    b.delete_force(&b.id).ok();
+    b.assert_nothing_left();
+}

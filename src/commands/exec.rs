@@ -48,7 +48,7 @@ pub fn run(root: &Path, args: &ExecArgs) -> Result<i32> {
     )?
     .with_exec_affinity(&process)?;
     if !record.no_new_keyring {
-        process_plan.keyring = Some(SessionKeyring::for_container(&record.id));
+        process_plan.keyring = Some(SessionKeyring::for_exec(&record.id));
     }
     let plan = ExecPlan {
         namespaces: NamespacePlan::join_process(record.pid, kinds).map_err(PlanError::from)?,

@@ -23,17 +23,28 @@ const OTH_SEARCH: u32 = 0x0000_0008;
 #[derive(Clone, Debug)]
 pub struct SessionKeyring {
     name: String,
+    /// Whether this process makes the keyring (the container's init) and
+    /// so sets its permissions, or joins it (`exec`, which may not own it).
+    owner: bool,
 }
 
 impl SessionKeyring {
     pub fn for_container(id: &str) -> SessionKeyring {
         SessionKeyring {
             name: format!("_ses.{id}"),
+            owner: true,
         }
     }
 
-    /// Joins the keyring of this name (made if there is none), and lets
-    /// `exec` find it again.
+    pub fn for_exec(id: &str) -> SessionKeyring {
+        SessionKeyring {
+            owner: false,
+            ..SessionKeyring::for_container(id)
+        }
+    }
+
+    /// Joins the keyring of this name (made if there is none); its maker
+    /// lets `exec` find it again.
     pub fn join(&self, in_userns: bool) -> Result<(), KeyringError> {
         let name = std::ffi::CString::new(self.name.as_str()).map_err(|_| KeyringError::Join {
             name: self.name.clone(),
@@ -53,6 +64,9 @@ impl SessionKeyring {
                 });
             }
         };
+        if !self.owner {
+            return Ok(());
+        }
         let add = if in_userns { OTH_SEARCH } else { USR_SEARCH };
         self.add_perm(id, add)
     }
