@@ -4,8 +4,6 @@
 
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use std::collections::HashSet;
-use std::fs::File;
-use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -77,19 +75,59 @@ pub fn read_config(path: &Path) -> Result<Spec, BundleError> {
 /// Parses a JSON file of the spec's (config.json, or `exec --process`'s
 /// process), naming the field that is wrong.
 pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, BundleError> {
-    let file = File::open(path).map_err(|source| BundleError::ConfigOpen {
+    let data = std::fs::read(path).map_err(|source| BundleError::ConfigOpen {
         path: path.to_path_buf(),
         source,
     })?;
-    let mut de = serde_json::Deserializer::from_reader(BufReader::new(file));
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    let parse_error = |e: serde_path_to_error::Error<serde_json::Error>| {
         let field = e.path().to_string();
         BundleError::ConfigParse {
             path: path.to_path_buf(),
             field: if field == "." { "(top)".into() } else { field },
             message: e.into_inner().to_string(),
         }
-    })
+    };
+    if !SPEC_SCHED_FLAGS
+        .iter()
+        .any(|(spec, _)| contains(&data, spec))
+    {
+        let mut de = serde_json::Deserializer::from_slice(&data);
+        return serde_path_to_error::deserialize(&mut de).map_err(parse_error);
+    }
+    let mut value: serde_json::Value =
+        serde_json::from_slice(&data).map_err(|e| BundleError::ConfigParse {
+            path: path.to_path_buf(),
+            field: "(top)".into(),
+            message: e.to_string(),
+        })?;
+    rename_scheduler_flags(&mut value);
+    serde_path_to_error::deserialize(value).map_err(parse_error)
+}
+
+/// oci-spec 0.10 spells two of the spec's scheduler flags its own way
+/// (config.md: SCHED_FLAG_RESET_ON_FORK, SCHED_FLAG_DL_OVERRUN): the
+/// spec's names are translated to its before parsing.
+const SPEC_SCHED_FLAGS: &[(&str, &str)] = &[
+    ("SCHED_FLAG_RESET_ON_FORK", "SCHED_RESET_ON_FORK"),
+    ("SCHED_FLAG_DL_OVERRUN", "SCHED_FLAG_D_L_OVERRUN"),
+];
+
+fn contains(data: &[u8], needle: &str) -> bool {
+    data.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+/// In a config (process.scheduler.flags) or a process (scheduler.flags).
+fn rename_scheduler_flags(value: &mut serde_json::Value) {
+    for pointer in ["/process/scheduler/flags", "/scheduler/flags"] {
+        let Some(flags) = value.pointer_mut(pointer).and_then(|f| f.as_array_mut()) else {
+            continue;
+        };
+        for flag in flags {
+            if let Some((_, theirs)) = SPEC_SCHED_FLAGS.iter().find(|(spec, _)| flag == spec) {
+                *flag = serde_json::Value::from(*theirs);
+            }
+        }
+    }
 }
 
 fn resolve_rootfs(dir: &Path, spec: &Spec) -> Result<PathBuf, BundleError> {
@@ -212,37 +250,39 @@ fn validate_namespaces(spec: &Spec) -> Result<(), BundleError> {
 }
 
 /// Config fields rt does not implement yet are refused rather than ignored:
-/// a container that silently runs without its seccomp profile is worse than
+/// a container that silently runs without what it asked for is worse than
 /// one that does not run.
 fn reject_unsupported(spec: &Spec) -> Result<(), BundleError> {
-    let unsupported = |field: &str| invalid(field, "is not supported by rt yet");
-    let process = spec.process().as_ref().expect("validated");
-    let process_fields = [
-        (
-            "process.apparmorProfile",
-            process.apparmor_profile().is_some(),
-        ),
-        ("process.selinuxLabel", process.selinux_label().is_some()),
-        ("process.ioPriority", process.io_priority().is_some()),
-        ("process.scheduler", process.scheduler().is_some()),
-        (
-            "process.execCPUAffinity",
-            process.exec_cpu_affinity().is_some(),
-        ),
-    ];
-    if let Some((field, _)) = process_fields.iter().find(|(_, set)| *set) {
-        return Err(unsupported(field));
-    }
     let linux = spec.linux().as_ref().expect("validated");
-    let linux_fields = [
-        ("linux.mountLabel", linux.mount_label().is_some()),
-        ("linux.intelRdt", linux.intel_rdt().is_some()),
-        ("linux.personality", linux.personality().is_some()),
-        ("linux.memoryPolicy", linux.memory_policy().is_some()),
-        ("linux.netDevices", linux.net_devices().is_some()),
-    ];
-    if let Some((field, _)) = linux_fields.iter().find(|(_, set)| *set) {
-        return Err(unsupported(field));
+    if linux.net_devices().is_some() {
+        return Err(invalid("linux.netDevices", "is not supported by rt yet"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scheduler_flags_take_the_specs_names() {
+        let path = std::env::temp_dir().join(format!("rt-sched-flags-{}.json", std::process::id()));
+        let process = serde_json::json!({"cwd": "/", "user": {"uid": 0, "gid": 0},
+            "scheduler": {"policy": "SCHED_DEADLINE",
+                "flags": ["SCHED_FLAG_RESET_ON_FORK", "SCHED_FLAG_DL_OVERRUN", "SCHED_FLAG_RECLAIM"]}});
+        std::fs::write(&path, process.to_string()).unwrap();
+        let p: oci_spec::runtime::Process = read_json(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        use oci_spec::runtime::LinuxSchedulerFlag as F;
+        assert_eq!(
+            p.scheduler().as_ref().unwrap().flags().as_deref(),
+            Some(
+                &[
+                    F::SchedResetOnFork,
+                    F::SchedFlagDLOverrun,
+                    F::SchedFlagReclaim
+                ][..]
+            )
+        );
+    }
 }

@@ -172,10 +172,10 @@ pub struct ExecArgs {
     /// Exec even when the container is paused
     #[arg(long)]
     pub ignore_paused: bool,
-    /// AppArmor profile (not supported by rt yet: an error)
+    /// AppArmor profile for the process (an error where AppArmor is not enabled)
     #[arg(long)]
     pub apparmor: Option<String>,
-    /// SELinux label (not supported by rt yet: an error)
+    /// SELinux label for the process (an error where SELinux is not enabled)
     #[arg(long)]
     pub process_label: Option<String>,
 }

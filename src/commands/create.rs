@@ -5,6 +5,8 @@ use super::{Error, Result};
 use crate::bundle::Bundle;
 use crate::cli::{CreateArgs, CreateOpts};
 use crate::linux::cgroups;
+use crate::linux::intelrdt::RdtPlan;
+use crate::linux::keyring::SessionKeyring;
 use crate::process::{InitPlan, spawn};
 use crate::state::{Record, StateDir, Status, proc_stat};
 use oci_spec::runtime::LinuxNamespaceType;
@@ -40,6 +42,15 @@ pub fn create_container(root: &Path, id: &str, opts: &CreateOpts) -> Result<(Sta
 fn build(dir: &StateDir, id: &str, bundle: &Bundle, opts: &CreateOpts) -> Result<Record> {
     let fifo = make_fifo(&dir.exec_fifo())?;
     let mut plan = InitPlan::new(bundle, opts, fifo)?;
+    if !opts.no_new_keyring {
+        plan.process.keyring = Some(SessionKeyring::for_container(id));
+    }
+    let linux = bundle.spec.linux().as_ref().expect("validated");
+    let rdt = linux
+        .intel_rdt()
+        .as_ref()
+        .map(|r| RdtPlan::new(r, id))
+        .transpose()?;
     let mut record = Record::new(id, &bundle.dir, &bundle.rootfs);
     record.annotations = bundle.spec.annotations().clone().unwrap_or_default();
     record.hooks = bundle.spec.hooks().clone();
@@ -49,7 +60,6 @@ fn build(dir: &StateDir, id: &str, bundle: &Bundle, opts: &CreateOpts) -> Result
             plan.start_fifo = Some(make_fifo(&dir.start_fifo())?);
         }
     }
-    let linux = bundle.spec.linux().as_ref().expect("validated");
     let cgroup = cgroups::create(linux.cgroups_path().as_deref(), id)?;
     let device_rules = linux
         .resources()
@@ -68,16 +78,23 @@ fn build(dir: &StateDir, id: &str, bundle: &Bundle, opts: &CreateOpts) -> Result
     record.status = Status::Created;
     record.own_pid_ns = plan.namespaces.creates(LinuxNamespaceType::Pid);
     record.cgroup_dirs = cgroup.keep().into_iter().map(|d| d.path).collect();
-    let saved = dir
-        .save_config(&bundle.spec)
-        .and_then(|()| dir.save(&record))
-        .and_then(|()| match &opts.pid_file {
-            Some(path) => write_pid_file(path, pid),
-            None => Ok(()),
-        });
+    record.no_new_keyring = opts.no_new_keyring;
+    let mut finish = || -> Result<()> {
+        if let Some(rdt) = &rdt {
+            record.rdt_dirs = rdt.apply(pid)?;
+            record.rdt_groups = rdt.groups();
+        }
+        dir.save_config(&bundle.spec)?;
+        dir.save(&record)?;
+        if let Some(path) = &opts.pid_file {
+            write_pid_file(path, pid)?;
+        }
+        Ok(())
+    };
+    let saved = finish();
     if let Err(e) = saved {
         let _ = super::delete::teardown(&record);
-        return Err(e.into());
+        return Err(e);
     }
     Ok(record)
 }

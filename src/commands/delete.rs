@@ -75,5 +75,6 @@ pub fn teardown(record: &Record) -> Result<()> {
         }
     }
     cgroups::remove(&record.cgroup_dirs)?;
+    crate::linux::intelrdt::remove(&record.rdt_dirs);
     Ok(())
 }

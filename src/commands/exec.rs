@@ -7,6 +7,8 @@ use super::run::forward_signals_until_exit;
 use super::{Error, Result};
 use crate::bundle::read_json;
 use crate::cli::ExecArgs;
+use crate::linux::keyring::SessionKeyring;
+use crate::linux::lsm::LsmPlan;
 use crate::linux::namespaces::NamespacePlan;
 use crate::process::{ExecPlan, PlanError, ProcessPlan, spawn_exec};
 use crate::state::{StateDir, Status};
@@ -17,7 +19,7 @@ use std::path::Path;
 use std::str::FromStr;
 
 pub fn run(root: &Path, args: &ExecArgs) -> Result<i32> {
-    reject_unsupported(args)?;
+    check_lsm_flags(args)?;
     let dir = StateDir::open(root, &args.id)?;
     let record = dir.load()?;
     match record.live_status() {
@@ -38,15 +40,21 @@ pub fn run(root: &Path, args: &ExecArgs) -> Result<i32> {
         .into_iter()
         .flatten()
         .map(|ns| ns.typ());
+    let mut process_plan = ProcessPlan::new(
+        &process,
+        spec.linux().as_ref(),
+        args.console_socket.as_deref(),
+        args.preserve_fds,
+    )?
+    .with_exec_affinity(&process)?;
+    if !record.no_new_keyring {
+        process_plan.keyring = Some(SessionKeyring::for_exec(&record.id));
+    }
     let plan = ExecPlan {
         namespaces: NamespacePlan::join_process(record.pid, kinds).map_err(PlanError::from)?,
-        process: ProcessPlan::new(
-            &process,
-            spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()),
-            args.console_socket.as_deref(),
-            args.preserve_fds,
-        )?,
+        process: process_plan,
         cgroup_dirs: record.cgroup_dirs.clone(),
+        rdt_groups: record.rdt_groups.clone(),
     };
     // Other commands may run on the container while the process does.
     drop(dir);
@@ -69,14 +77,16 @@ pub fn run(root: &Path, args: &ExecArgs) -> Result<i32> {
     forward_signals_until_exit(Pid::from_raw(pid))
 }
 
-fn reject_unsupported(args: &ExecArgs) -> Result<()> {
-    let unsupported = |what: &str| Err(invalid(what, "is not supported by rt yet"));
-    if args.apparmor.is_some() {
-        return unsupported("--apparmor");
-    }
-    if args.process_label.is_some() {
-        return unsupported("--process-label");
-    }
+/// `--apparmor` and `--process-label`, checked against the host's LSMs
+/// under their own names before they replace the process's labels.
+fn check_lsm_flags(args: &ExecArgs) -> Result<()> {
+    LsmPlan::new(
+        args.apparmor.as_deref().map(|p| ("--apparmor", p)),
+        args.process_label
+            .as_deref()
+            .map(|l| ("--process-label", l)),
+    )
+    .map_err(PlanError::from)?;
     Ok(())
 }
 
@@ -129,6 +139,12 @@ fn apply_overrides(args: &ExecArgs, p: &mut Process) -> Result<()> {
     p.set_user(user);
     if args.no_new_privs {
         p.set_no_new_privileges(Some(true));
+    }
+    if let Some(profile) = &args.apparmor {
+        p.set_apparmor_profile(Some(profile.clone()));
+    }
+    if let Some(label) = &args.process_label {
+        p.set_selinux_label(Some(label.clone()));
     }
     add_caps(&args.cap, p)
 }

@@ -1,10 +1,11 @@
 //! `rt features`: what rt implements, as features.md and features-linux.md
 //! describe it. Built from the same tables the implementation uses (mount
-//! options, hook steps, capabilities), so it cannot claim more than rt does.
+//! options, hook steps, capabilities, memory policies), so it cannot claim
+//! more than rt does.
 
 use super::Result;
 use crate::linux::hooks::Step;
-use crate::linux::{mounts, seccomp};
+use crate::linux::{mempolicy, mounts, seccomp};
 use serde_json::json;
 
 const NAMESPACES: &[&str] = &[
@@ -24,9 +25,14 @@ pub fn run() -> Result<i32> {
             "capabilities": caps,
             "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": true},
             "seccomp": seccomp::features(),
-            "apparmor": {"enabled": false},
-            "selinux": {"enabled": false},
-            "intelRdt": {"enabled": false},
+            // What rt implements, whatever this host has (features-linux.md).
+            "apparmor": {"enabled": true},
+            "selinux": {"enabled": true},
+            "intelRdt": {"enabled": true, "schemata": true, "monitoring": true},
+            "memoryPolicy": {
+                "modes": mempolicy::MODES,
+                "flags": mempolicy::FLAGS
+            },
             "mountExtensions": {"idmap": {"enabled": true}},
             "netDevices": {"enabled": false}
         },

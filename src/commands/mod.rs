@@ -49,6 +49,8 @@ pub enum Error {
     Stats(#[from] crate::linux::stats::StatsError),
     #[error(transparent)]
     Hook(#[from] crate::linux::hooks::HookError),
+    #[error(transparent)]
+    Rdt(#[from] crate::linux::intelrdt::RdtError),
     #[error("{op} {path}: {source}")]
     Io {
         op: &'static str,

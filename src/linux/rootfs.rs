@@ -96,8 +96,9 @@ impl RootfsPlan {
         let linux = spec.linux().as_ref();
         let mut mounts = Vec::new();
         let mut usernses = Usernses::new(spec);
+        let mount_label = linux.and_then(|l| l.mount_label().as_deref());
         for (index, m) in spec.mounts().iter().flatten().enumerate() {
-            let opts =
+            let mut opts =
                 mounts::parse(m.options().as_deref().unwrap_or_default()).map_err(|source| {
                     RootfsError::Option {
                         index,
@@ -105,6 +106,11 @@ impl RootfsPlan {
                         source,
                     }
                 })?;
+            if let Some(context) = mount_label
+                .and_then(|l| super::lsm::mount_context(l, m.typ().as_deref(), opts.bind))
+            {
+                opts.data.push(context);
+            }
             // config.md: a relative bind source is relative to the bundle.
             let source = m.source().as_ref().map(|s| {
                 if opts.bind && s.is_relative() {

@@ -7,7 +7,11 @@
 //! Instead of runc 1.1's memfd copy per call, `create`, `run` and `exec`
 //! re-execute rt once from a detached, read-only bind mount of its own
 //! binary (open_tree + mount_setattr, as runc 1.2): /proc/PID/exe then lives
-//! on a read-only mount, and a write through it fails with EROFS.
+//! on a read-only mount, and a write through it fails with EROFS. Only
+//! where the kernel or the caller's privileges refuse that mount (open_tree
+//! needs CAP_SYS_ADMIN over the mount namespace: a rootless rt) does rt
+//! copy itself into a sealed memfd and re-execute from that: a copy per
+//! call, but never an unprotected container process.
 
 use std::ffi::{CString, OsString};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -24,19 +28,17 @@ fn fail(op: &'static str) -> impl FnOnce(nix::Error) -> SealError {
     move |source| SealError { op, source }
 }
 
-/// Returns when rt already runs from a read-only mount; otherwise
-/// re-executes it from one and does not return. Where the kernel or the
-/// caller's privileges do not allow the mount, rt goes on unprotected and
-/// says so in the debug log.
+/// Returns when rt already runs from a protected binary; otherwise
+/// re-executes it from one and does not return.
 pub fn run_from_readonly_binary() -> Result<(), SealError> {
-    if is_readonly_binary()? {
+    if is_readonly_binary()? || is_sealed_binary() {
         return Ok(());
     }
     match readonly_binary() {
         Ok(fd) => reexec(&fd),
         Err(e) if matches!(e.source, nix::Error::EPERM | nix::Error::ENOSYS) => {
-            crate::logging::debug(&format!("{e}; running unprotected"));
-            Ok(())
+            crate::logging::debug(&format!("{e}; re-executing from a sealed copy instead"));
+            reexec(&sealed_copy()?)
         }
         Err(e) => Err(e),
     }
@@ -46,6 +48,34 @@ fn is_readonly_binary() -> Result<bool, SealError> {
     let st =
         nix::sys::statvfs::statvfs("/proc/self/exe").map_err(fail("statvfs /proc/self/exe"))?;
     Ok(st.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY))
+}
+
+/// Whether rt runs from a memfd sealed against writes (the fallback).
+fn is_sealed_binary() -> bool {
+    std::fs::File::open("/proc/self/exe").is_ok_and(|f| {
+        // SAFETY: F_GET_SEALS takes no pointer; it fails on anything but a memfd.
+        let seals = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_GET_SEALS) };
+        seals >= 0 && seals & libc::F_SEAL_WRITE != 0
+    })
+}
+
+/// A copy of the running binary in a memfd that can never be written again.
+fn sealed_copy() -> Result<OwnedFd, SealError> {
+    // SAFETY: memfd_create with a NUL-terminated name; returns a new fd.
+    let fd =
+        unsafe { libc::memfd_create(c"rt".as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
+    let fd = nix::errno::Errno::result(fd).map_err(fail("memfd_create"))?;
+    // SAFETY: a new descriptor owned here.
+    let mut copy = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    let errno = |e: std::io::Error| nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO));
+    let mut exe =
+        std::fs::File::open("/proc/self/exe").map_err(|e| fail("open /proc/self/exe")(errno(e)))?;
+    std::io::copy(&mut exe, &mut copy).map_err(|e| fail("copy /proc/self/exe")(errno(e)))?;
+    let seals = libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+    // SAFETY: F_ADD_SEALS takes an int.
+    let r = unsafe { libc::fcntl(copy.as_raw_fd(), libc::F_ADD_SEALS, seals) };
+    nix::errno::Errno::result(r).map_err(fail("seal the memfd copy"))?;
+    Ok(copy.into())
 }
 
 /// A detached bind mount of the running binary, made read-only.
@@ -129,4 +159,35 @@ fn reexec(binary: &OwnedFd) -> Result<(), SealError> {
             .err()
             .unwrap_or(nix::Error::EINVAL),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fallback_copy_is_sealed_against_writes() {
+        let copy = sealed_copy().unwrap();
+        // SAFETY: F_GET_SEALS takes no pointer.
+        let seals = unsafe { libc::fcntl(copy.as_raw_fd(), libc::F_GET_SEALS) };
+        assert_ne!(seals & libc::F_SEAL_WRITE, 0);
+        assert_ne!(seals & libc::F_SEAL_SEAL, 0);
+        let path = format!("/proc/self/fd/{}", copy.as_raw_fd());
+        let exe = std::fs::metadata("/proc/self/exe").unwrap().len();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), exe);
+        // Through the /proc handle a container would use: no write, no truncation.
+        let err = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .and_then(|mut f| {
+                use std::io::Write;
+                f.write_all(b"x")
+            });
+        assert_eq!(err.unwrap_err().raw_os_error(), Some(libc::EPERM));
+        let err = std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&path);
+        assert!(err.is_err());
+    }
 }

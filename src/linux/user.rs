@@ -1,5 +1,5 @@
 //! The process's identity and limits: uid/gid/additionalGids, umask,
-//! rlimits, oom_score_adj, no_new_privs, the session keyring, HOME.
+//! rlimits, oom_score_adj, no_new_privs, HOME.
 
 use nix::unistd::{Gid, Uid, setgroups, setresgid, setresuid};
 use oci_spec::runtime::{PosixRlimit, PosixRlimitType};
@@ -25,8 +25,6 @@ pub enum UserError {
     OomScoreAdj(std::io::Error),
     #[error("prctl {0}: {1}")]
     Prctl(&'static str, nix::Error),
-    #[error("join a new session keyring: {0}")]
-    Keyring(std::io::Error),
 }
 
 pub struct Identity {
@@ -117,28 +115,6 @@ pub fn set_oom_score_adj(value: i32) -> Result<(), UserError> {
 
 pub fn set_no_new_privs() -> Result<(), UserError> {
     nix::sys::prctl::set_no_new_privs().map_err(|e| UserError::Prctl("PR_SET_NO_NEW_PRIVS", e))
-}
-
-/// A fresh anonymous session keyring, so the container cannot read the
-/// keys of whoever started it.
-pub fn join_new_session_keyring() -> Result<(), UserError> {
-    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
-    // SAFETY: keyctl(JOIN_SESSION_KEYRING, NULL) takes no pointers we own.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_keyctl,
-            KEYCTL_JOIN_SESSION_KEYRING,
-            std::ptr::null::<libc::c_char>(),
-        )
-    };
-    if r < 0 {
-        let e = std::io::Error::last_os_error();
-        // Kernels without keyrings, or seccomp-filtered callers: nothing to isolate.
-        if e.raw_os_error() != Some(libc::ENOSYS) {
-            return Err(UserError::Keyring(e));
-        }
-    }
-    Ok(())
 }
 
 /// HOME from the container's /etc/passwd when the config leaves it unset, as runc does.

@@ -4,8 +4,8 @@
 //! container.
 
 use super::init::{
-    InitError, Never, clone_parent, close_fds_except, die_with, expect, fail, load_seccomp,
-    prepare_program, reset_signal_mask,
+    InitError, Never, clone_parent, close_fds_except, die_with, expect, fail, join_keyring,
+    load_seccomp, prepare_program, reset_signal_mask,
 };
 use super::plan::ProcessPlan;
 use super::protocol::{ChildEnd, ToChild, ToParent};
@@ -20,6 +20,8 @@ pub struct ExecPlan {
     pub process: ProcessPlan,
     /// The container's cgroups, which the parent puts the child in.
     pub cgroup_dirs: Vec<PathBuf>,
+    /// The container's resctrl groups (linux.intelRdt), joined likewise.
+    pub rdt_groups: Vec<PathBuf>,
 }
 
 /// Runs the child to the exec of the program; never returns.
@@ -61,6 +63,7 @@ fn enter_and_exec(plan: &ExecPlan, chan: &ChildEnd, parent: Pid) -> Result<Never
         console.setup(false)?;
     }
     let in_userns = plan.namespaces.joins(LinuxNamespaceType::User);
+    join_keyring(&plan.process, in_userns)?;
     let program = prepare_program(&plan.process, in_userns, false)?;
     // A detached process outlives this rt.
     nix::sys::prctl::set_pdeathsig(None).map_err(|source| InitError::Sys {

@@ -13,10 +13,15 @@ use super::protocol::{ChildEnd, ProtocolError, ToChild, ToParent};
 use crate::linux::capabilities::CapsError;
 use crate::linux::console::ConsoleError;
 use crate::linux::hooks::{self, HookError, Step};
+use crate::linux::keyring::KeyringError;
+use crate::linux::lsm::{AttrDir, LsmError};
+use crate::linux::mempolicy::MemPolicyError;
 use crate::linux::namespaces::NamespaceError;
+use crate::linux::personality::PersonalityError;
 use crate::linux::procfs::{ProcError, ProcRoot};
 use crate::linux::rootfs::{self, RootfsError};
 use crate::linux::safepath::Root;
+use crate::linux::sched::SchedError;
 use crate::linux::seccomp::SeccompError;
 use crate::linux::user::{self, UserError};
 use crate::state::{StateJson, Status};
@@ -61,6 +66,16 @@ pub(super) enum InitError {
     Console(#[from] ConsoleError),
     #[error("linux.sysctl {0}: {1}")]
     Sysctl(String, ProcError),
+    #[error(transparent)]
+    Lsm(#[from] LsmError),
+    #[error(transparent)]
+    Sched(#[from] SchedError),
+    #[error(transparent)]
+    Personality(#[from] PersonalityError),
+    #[error(transparent)]
+    MemPolicy(#[from] MemPolicyError),
+    #[error(transparent)]
+    Keyring(#[from] KeyringError),
 }
 
 fn sys(op: impl Into<String>) -> impl FnOnce(nix::Error) -> InitError {
@@ -150,9 +165,7 @@ fn become_init(plan: &InitPlan, chan: &ChildEnd, in_userns: bool) -> Result<Neve
     // Before finish: readonlyPaths usually include /proc/sys (as in runc).
     write_sysctls(&plan.sysctl)?;
     rootfs::finish(&plan.rootfs)?;
-    if plan.new_keyring {
-        user::join_new_session_keyring()?;
-    }
+    join_keyring(&plan.process, in_userns)?;
     let program = prepare_program(&plan.process, in_userns, true)?;
     exit_on_signals_while_waiting();
     nix::sys::prctl::set_pdeathsig(None).map_err(sys("prctl PR_SET_PDEATHSIG"))?;
@@ -218,6 +231,12 @@ pub(super) fn prepare_program(
         make_cwd(&p.cwd)?;
     }
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(p.umask));
+    // While still privileged: a negative nice, a real-time policy or the
+    // real-time I/O class need CAP_SYS_NICE or CAP_SYS_ADMIN.
+    apply_scheduling(p)?;
+    // The labels take effect at execve; written before seccomp and the
+    // user switch can stand in the way, as runc does.
+    p.lsm.set_exec(&AttrDir::current())?;
     // Without no_new_privs, loading a filter takes CAP_SYS_ADMIN: runc loads
     // it here, still privileged, before the capabilities and user change.
     if !p.no_new_privs {
@@ -232,7 +251,36 @@ pub(super) fn prepare_program(
     }
     let program = Program::new(exe, &p.args, &with_home(&p.env, p.identity.uid))?;
     pass_preserved_fds(p.preserve_fds)?;
+    p.affinity.apply_final()?;
     Ok(program)
+}
+
+/// process.scheduler, process.ioPriority, linux.personality and
+/// linux.memoryPolicy: the process sets them on itself, and execve keeps them.
+fn apply_scheduling(p: &ProcessPlan) -> Result<(), InitError> {
+    if let Some(s) = &p.scheduler {
+        s.apply()?;
+    }
+    if let Some(io) = &p.io_priority {
+        io.apply()?;
+    }
+    if let Some(personality) = p.personality {
+        personality.apply()?;
+    }
+    if let Some(policy) = &p.memory_policy {
+        policy.apply()?;
+    }
+    Ok(())
+}
+
+/// The container's session keyring (unless --no-new-keyring), labelled
+/// with the process's SELinux label when it has one.
+pub(super) fn join_keyring(p: &ProcessPlan, in_userns: bool) -> Result<(), InitError> {
+    if let Some(keyring) = &p.keyring {
+        p.lsm.set_keycreate(&AttrDir::current())?;
+        keyring.join(in_userns)?;
+    }
+    Ok(())
 }
 
 pub(super) fn load_seccomp(p: &ProcessPlan) -> Result<(), InitError> {

@@ -5,12 +5,17 @@ use crate::bundle::Bundle;
 use crate::cli::CreateOpts;
 use crate::linux::capabilities::{CapPlan, CapsError};
 use crate::linux::console::{ConsoleError, ConsolePlan};
+use crate::linux::keyring::SessionKeyring;
+use crate::linux::lsm::{LsmError, LsmPlan};
+use crate::linux::mempolicy::{MemPolicy, MemPolicyError};
 use crate::linux::namespaces::{NamespaceError, NamespacePlan};
+use crate::linux::personality::{Personality, PersonalityError};
 use crate::linux::rootfs::{RootfsError, RootfsPlan};
+use crate::linux::sched::{AffinityPlan, IoPrioPlan, SchedError, SchedPlan};
 use crate::linux::seccomp::{SeccompError, SeccompPlan};
 use crate::linux::user::Identity;
 use crate::state::Record;
-use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, LinuxSeccomp, PosixRlimit, Process};
+use oci_spec::runtime::{Linux, LinuxIdMapping, LinuxNamespaceType, PosixRlimit, Process};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
@@ -34,6 +39,14 @@ pub enum PlanError {
     Terminal(&'static str),
     #[error("--preserve-fds {0}: fd {1} is not open")]
     PreserveFds(u32, i32),
+    #[error(transparent)]
+    Lsm(#[from] LsmError),
+    #[error(transparent)]
+    Sched(#[from] SchedError),
+    #[error(transparent)]
+    Personality(#[from] PersonalityError),
+    #[error(transparent)]
+    MemPolicy(#[from] MemPolicyError),
 }
 
 /// The process to run, shared by a container's init and `exec`.
@@ -51,16 +64,28 @@ pub struct ProcessPlan {
     pub preserve_fds: u32,
     /// The caller's console socket when process.terminal is true.
     pub console: Option<ConsolePlan>,
+    pub lsm: LsmPlan,
+    pub scheduler: Option<SchedPlan>,
+    pub io_priority: Option<IoPrioPlan>,
+    /// execCPUAffinity: for `exec` only (config.md: not for init).
+    pub affinity: AffinityPlan,
+    pub personality: Option<Personality>,
+    pub memory_policy: Option<MemPolicy>,
+    /// The container's session keyring, unless --no-new-keyring.
+    pub keyring: Option<SessionKeyring>,
 }
 
 impl ProcessPlan {
+    /// The process's plan; `linux` gives the container-wide settings
+    /// (seccomp, personality, memoryPolicy, mountLabel).
     pub fn new(
         process: &Process,
-        seccomp: Option<&LinuxSeccomp>,
+        linux: Option<&Linux>,
         console_socket: Option<&Path>,
         preserve_fds: u32,
     ) -> Result<ProcessPlan, PlanError> {
         check_preserved_fds(preserve_fds)?;
+        let seccomp = linux.and_then(|l| l.seccomp().as_ref());
         let user = process.user();
         Ok(ProcessPlan {
             caps: CapPlan::new(process.capabilities().as_ref())?,
@@ -79,8 +104,56 @@ impl ProcessPlan {
             cwd: process.cwd().clone(),
             preserve_fds,
             console: console_plan(process, console_socket)?,
+            lsm: lsm_plan(process, linux)?,
+            scheduler: process
+                .scheduler()
+                .as_ref()
+                .map(SchedPlan::new)
+                .transpose()?,
+            io_priority: process
+                .io_priority()
+                .as_ref()
+                .map(IoPrioPlan::new)
+                .transpose()?,
+            affinity: AffinityPlan::default(),
+            personality: linux
+                .and_then(|l| l.personality().as_ref())
+                .map(Personality::new)
+                .transpose()?,
+            memory_policy: linux
+                .and_then(|l| l.memory_policy().as_ref())
+                .map(MemPolicy::new)
+                .transpose()?,
+            keyring: None,
         })
     }
+
+    /// process.execCPUAffinity, which applies to `exec`'s processes.
+    pub fn with_exec_affinity(mut self, process: &Process) -> Result<ProcessPlan, PlanError> {
+        if let Some(a) = process.exec_cpu_affinity() {
+            self.affinity = AffinityPlan::new(a)?;
+        }
+        Ok(self)
+    }
+}
+
+/// The process's labels; linux.mountLabel is checked here too, as the
+/// same host's SELinux decides whether it can be honoured.
+fn lsm_plan(process: &Process, linux: Option<&Linux>) -> Result<LsmPlan, PlanError> {
+    let mount_label = linux.and_then(|l| l.mount_label().as_deref());
+    if let Some(label) = mount_label.filter(|l| !l.is_empty()) {
+        LsmPlan::new(None, Some(("linux.mountLabel", label)))?;
+    }
+    Ok(LsmPlan::new(
+        process
+            .apparmor_profile()
+            .as_deref()
+            .map(|p| ("process.apparmorProfile", p)),
+        process
+            .selinux_label()
+            .as_deref()
+            .map(|l| ("process.selinuxLabel", l)),
+    )?)
 }
 
 pub struct InitPlan {
@@ -90,7 +163,6 @@ pub struct InitPlan {
     pub hostname: Option<String>,
     pub domainname: Option<String>,
     pub sysctl: Vec<(String, String)>,
-    pub new_keyring: bool,
     /// uid_map and gid_map contents for a new user namespace.
     pub id_maps: Option<(String, String)>,
     /// The exec fifo, opened read-write: the child blocks reading it until
@@ -138,7 +210,7 @@ impl InitPlan {
         }
         let process = ProcessPlan::new(
             process,
-            linux.seccomp().as_ref(),
+            Some(linux),
             opts.console_socket.as_deref(),
             opts.preserve_fds,
         )?;
@@ -149,7 +221,6 @@ impl InitPlan {
             hostname: spec.hostname().clone(),
             domainname: spec.domainname().clone(),
             sysctl,
-            new_keyring: !opts.no_new_keyring,
             id_maps,
             exec_fifo,
             start_fifo: None,

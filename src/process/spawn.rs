@@ -36,6 +36,10 @@ pub enum SpawnError {
     Hook(#[from] HookError),
     #[error("container init sent {0} out of turn")]
     OutOfTurn(&'static str),
+    #[error(transparent)]
+    Sched(#[from] crate::linux::sched::SchedError),
+    #[error(transparent)]
+    Rdt(#[from] crate::linux::intelrdt::RdtError),
 }
 
 /// Forks the container's init and drives it to `Ready`; returns its host PID.
@@ -122,9 +126,12 @@ pub fn spawn_exec(plan: &ExecPlan) -> Result<i32, SpawnError> {
         ForkResult::Parent { child } => {
             drop(child_end);
             let mut guard = Children(vec![child]);
+            // execCPUAffinity.initial: while the child joins the cgroups.
+            plan.process.affinity.apply_initial(child.as_raw())?;
             for dir in &plan.cgroup_dirs {
                 cgroups::join(dir, child.as_raw())?;
             }
+            crate::linux::intelrdt::join(&plan.rdt_groups, child.as_raw())?;
             parent_end.send(&ToChild::Proceed)?;
             let pid = drive_exec(&parent_end, child, &mut guard)?;
             guard.0.clear();

@@ -104,6 +104,15 @@ pub struct Record {
     /// must not affect the container (runtime.md "Lifecycle" step 2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hooks: Option<oci_spec::runtime::Hooks>,
+    /// Created with --no-new-keyring: `exec` keeps its caller's session keyring too.
+    #[serde(default)]
+    pub no_new_keyring: bool,
+    /// The resctrl directories create made (linux.intelRdt), which delete removes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rdt_dirs: Vec<PathBuf>,
+    /// The resctrl groups of the container's processes, which `exec` joins.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rdt_groups: Vec<PathBuf>,
 }
 
 impl Record {
@@ -120,6 +129,9 @@ impl Record {
             cgroup_dirs: Vec::new(),
             own_pid_ns: true,
             hooks: None,
+            no_new_keyring: false,
+            rdt_dirs: Vec::new(),
+            rdt_groups: Vec::new(),
         }
     }
 

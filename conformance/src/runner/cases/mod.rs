@@ -15,6 +15,7 @@ mod mount_attrs;
 mod mounts;
 mod namespaces;
 mod process;
+mod process_linux;
 mod resources;
 mod seccomp;
 mod state;
@@ -35,6 +36,7 @@ pub fn all() -> Vec<&'static Case> {
         errors::CASES,
         namespaces::CASES,
         process::CASES,
+        process_linux::CASES,
         mounts::CASES,
         mount_attrs::CASES,
         linux::CASES,
