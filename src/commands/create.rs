@@ -6,7 +6,7 @@ use crate::bundle::Bundle;
 use crate::cli::{CreateArgs, CreateOpts};
 use crate::linux::cgroups;
 use crate::process::{InitPlan, spawn};
-use crate::state::{Record, StateDir, Status, proc_stat};
+use crate::state::{Record, StateDir, StateJson, Status, proc_stat};
 use oci_spec::runtime::LinuxNamespaceType;
 use std::os::fd::OwnedFd;
 use std::path::Path;
@@ -22,7 +22,7 @@ pub fn create_container(root: &Path, id: &str, opts: &CreateOpts) -> Result<(Sta
     crate::state::validate_id(id)?;
     let bundle = Bundle::load(&opts.bundle)?;
     let dir = StateDir::create(root, id)?;
-    match build(&dir, id, &bundle, opts) {
+    match build(root, &dir, id, &bundle, opts) {
         Ok(record) => Ok((dir, record)),
         Err(e) => {
             let _ = dir.destroy();
@@ -37,12 +37,21 @@ pub fn create_container(root: &Path, id: &str, opts: &CreateOpts) -> Result<(Sta
     }
 }
 
-fn build(dir: &StateDir, id: &str, bundle: &Bundle, opts: &CreateOpts) -> Result<Record> {
+fn build(
+    root: &Path,
+    dir: &StateDir,
+    id: &str,
+    bundle: &Bundle,
+    opts: &CreateOpts,
+) -> Result<Record> {
     let fifo = make_fifo(&dir.exec_fifo())?;
-    let mut plan = InitPlan::new(bundle, opts, fifo)?;
+    let mut plan = InitPlan::new(bundle, opts, root, fifo)?;
     let mut record = Record::new(id, &bundle.dir, &bundle.rootfs);
     record.annotations = bundle.spec.annotations().clone().unwrap_or_default();
     record.hooks = bundle.spec.hooks().clone();
+    if let Some(listener) = plan.process.seccomp.as_mut().and_then(|s| s.listener_mut()) {
+        listener.set_state(&StateJson::for_hook(&record, Status::Creating, 0));
+    }
     if record.hooks.is_some() {
         plan.hooks = Some(record.clone());
         if record.start_waits_for_program() {

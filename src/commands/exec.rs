@@ -9,7 +9,7 @@ use crate::bundle::read_json;
 use crate::cli::ExecArgs;
 use crate::linux::namespaces::NamespacePlan;
 use crate::process::{ExecPlan, PlanError, ProcessPlan, spawn_exec};
-use crate::state::{StateDir, Status};
+use crate::state::{StateDir, StateJson, Status};
 use nix::sys::signal::{SigSet, SigmaskHow, sigprocmask};
 use nix::unistd::Pid;
 use oci_spec::runtime::{Capability, Process, Spec};
@@ -38,16 +38,20 @@ pub fn run(root: &Path, args: &ExecArgs) -> Result<i32> {
         .into_iter()
         .flatten()
         .map(|ns| ns.typ());
-    let plan = ExecPlan {
+    let mut plan = ExecPlan {
         namespaces: NamespacePlan::join_process(record.pid, kinds).map_err(PlanError::from)?,
         process: ProcessPlan::new(
             &process,
             spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()),
+            root,
             args.console_socket.as_deref(),
             args.preserve_fds,
         )?,
         cgroup_dirs: record.cgroup_dirs.clone(),
     };
+    if let Some(listener) = plan.process.seccomp.as_mut().and_then(|s| s.listener_mut()) {
+        listener.set_state(&StateJson::for_hook(&record, record.live_status(), 0));
+    }
     // Other commands may run on the container while the process does.
     drop(dir);
     if !args.detach {

@@ -7,7 +7,7 @@ use crate::linux::capabilities::{CapPlan, CapsError};
 use crate::linux::console::{ConsoleError, ConsolePlan};
 use crate::linux::namespaces::{NamespaceError, NamespacePlan};
 use crate::linux::rootfs::{RootfsError, RootfsPlan};
-use crate::linux::seccomp::{SeccompError, SeccompPlan};
+use crate::linux::seccomp::{self, SeccompError, SeccompPlan};
 use crate::linux::user::Identity;
 use crate::state::Record;
 use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, LinuxSeccomp, PosixRlimit, Process};
@@ -54,9 +54,12 @@ pub struct ProcessPlan {
 }
 
 impl ProcessPlan {
+    /// `root` is the runtime root, which holds the compiled seccomp
+    /// programs' cache.
     pub fn new(
         process: &Process,
         seccomp: Option<&LinuxSeccomp>,
+        root: &Path,
         console_socket: Option<&Path>,
         preserve_fds: u32,
     ) -> Result<ProcessPlan, PlanError> {
@@ -73,7 +76,9 @@ impl ProcessPlan {
             rlimits: process.rlimits().clone().unwrap_or_default(),
             oom_score_adj: process.oom_score_adj(),
             no_new_privs: process.no_new_privileges().unwrap_or(false),
-            seccomp: seccomp.map(SeccompPlan::new).transpose()?,
+            seccomp: seccomp
+                .map(|profile| SeccompPlan::new(profile, Some(&seccomp::cache_dir(root))))
+                .transpose()?,
             args: process.args().clone().unwrap_or_default(),
             env: process.env().clone().unwrap_or_default(),
             cwd: process.cwd().clone(),
@@ -109,6 +114,7 @@ impl InitPlan {
     pub fn new(
         bundle: &Bundle,
         opts: &CreateOpts,
+        root: &Path,
         exec_fifo: OwnedFd,
     ) -> Result<InitPlan, PlanError> {
         let spec = &bundle.spec;
@@ -139,6 +145,7 @@ impl InitPlan {
         let process = ProcessPlan::new(
             process,
             linux.seccomp().as_ref(),
+            root,
             opts.console_socket.as_deref(),
             opts.preserve_fds,
         )?;
