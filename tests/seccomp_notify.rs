@@ -46,6 +46,12 @@ fn wait_readable(fd: i32, deadline: Instant) -> Result<(), String> {
 /// notification with EXDEV and closes everything.
 fn serve_one(sock: UnixListener) -> Result<Received, String> {
     let deadline = Instant::now() + Duration::from_secs(20);
+    let (state, notify_fd) = accept_state(&sock, deadline)?;
+    answer(state, notify_fd, deadline)
+}
+
+/// One connection's process state and listener fd.
+fn accept_state(sock: &UnixListener, deadline: Instant) -> Result<(Value, OwnedFd), String> {
     wait_readable(sock.as_raw_fd(), deadline)?;
     let (conn, _) = sock.accept().map_err(|e| format!("accept: {e}"))?;
     let mut buf = vec![0u8; 64 * 1024];
@@ -78,6 +84,11 @@ fn serve_one(sock: UnixListener) -> Result<Received, String> {
         data.extend_from_slice(&buf[..m as usize]);
     }
     let state: Value = serde_json::from_slice(&data).map_err(|e| format!("state JSON: {e}"))?;
+    Ok((state, notify_fd))
+}
+
+/// Answers the next notification on `notify_fd` with EXDEV.
+fn answer(state: Value, notify_fd: OwnedFd, deadline: Instant) -> Result<Received, String> {
     wait_readable(notify_fd.as_raw_fd(), deadline)?;
     let mut req: libc::seccomp_notif = unsafe { std::mem::zeroed() };
     if unsafe {
@@ -147,6 +158,38 @@ fn seccomp_notify_sends_the_fd_and_state_to_the_listener() {
     // The container's init was the process that loaded the filter; the
     // notifying mkdir ran in it or a child of it.
     assert!(got.pid > 0);
+    b.assert_nothing_left();
+}
+
+/// `exec` loads the container's filter too: its listener fd goes to the
+/// listener with the container's current status.
+#[test]
+fn seccomp_notify_for_exec() {
+    let Some(b) = Bundle::new("seccomp_notify_for_exec") else {
+        return;
+    };
+    let path = b.dir.join("listener.sock");
+    let sock = UnixListener::bind(&path).unwrap();
+    let server = std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        // The init's fd (create) is kept open: its mkdir never comes.
+        let (_, init_fd) = accept_state(&sock, deadline)?;
+        let (state, exec_fd) = accept_state(&sock, deadline)?;
+        let got = answer(state, exec_fd, deadline);
+        drop(init_fd);
+        got
+    });
+    b.config(|c| c["linux"]["seccomp"] = notify_profile(&path, json!([])));
+    b.set_args(&["sleep", "1000"]);
+    b.create_ok(&b.id);
+    b.start(&b.id).ok();
+    let out = b.rt(&["exec", &b.id, "sh", "-c", "mkdir /tmp/e 2>&1; true"]);
+    let got = server.join().unwrap().unwrap();
+    assert!(out.stdout.contains("Invalid cross-device link"), "{out:?}");
+    assert_eq!(got.state["state"]["status"], "running", "{}", got.state);
+    let pid = got.state["pid"].as_i64().unwrap();
+    assert_ne!(pid, b.pid(&b.id) as i64, "the exec'd process's pid");
+    b.delete_force(&b.id).ok();
     b.assert_nothing_left();
 }
 
