@@ -43,6 +43,11 @@ pass=0 fail=0
 # remove those directories at the end if they were not there before and are empty.
 RUN_CTRD_EXISTED=
 [[ -e /run/containerd ]] && RUN_CTRD_EXISTED=1
+# podman runs the runtime with its default root, where rt caches compiled
+# seccomp filters: remove the cache at the end if it was not there before.
+RT_CACHE=/run/rt/.@seccomp-cache
+RT_CACHE_EXISTED=
+[[ -e $RT_CACHE ]] && RT_CACHE_EXISTED=1
 
 cleanup() {
 	set +e
@@ -72,6 +77,7 @@ cleanup() {
 		umount -l -- "$m"
 	done
 	remove_cgroup_tree "$CG" || true
+	[[ -n $RT_CACHE_EXISTED ]] || rm -rf -- "$RT_CACHE"
 	if [[ -n ${CALLERS_KEEP-} ]]; then
 		log "kept $T"
 	else

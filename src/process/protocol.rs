@@ -13,7 +13,8 @@
 //!    hooks, after its mounts and before pivot_root; the parent runs them in
 //!    the runtime namespace and answers `HooksDone`.
 //! 5. child → `SeccompFd` when its seccomp profile uses SCMP_ACT_NOTIFY,
-//!    right after loading the filter, with the listener fd in SCM_RIGHTS;
+//!    right after loading the filter, with the listener fd in SCM_RIGHTS
+//!    (`send_with_fd`);
 //!    the parent sends it to the profile's listenerPath and answers
 //!    `SeccompFdSent`.
 //! 6. child → `Ready` when the container waits for `start`, or `Failed` at
@@ -26,16 +27,11 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 #[derive(Serialize, Deserialize, Debug)]
 pub enum ToParent {
     NeedIdMaps,
-    InitPid {
-        pid: i32,
-    },
+    InitPid { pid: i32 },
     RunHooks,
-    /// Carries the seccomp listener fd (sent with `send_with_fd`).
     SeccompFd,
     Ready,
-    Failed {
-        error: String,
-    },
+    Failed { error: String },
 }
 
 #[derive(Serialize, Deserialize, Debug)]

@@ -257,3 +257,29 @@ fn export(ctx: &ScmpFilterContext) -> Result<Vec<libc::sock_filter>, SeccompErro
         .map_err(SeccompError::Export)?;
     Ok(super::program_from_bytes(&bytes))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The stub compares raw numbers: x32's carry the x32 bit, and each
+    /// architecture has its own table.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn last_syscalls_are_per_architecture() {
+        let profile: LinuxSeccomp = serde_json::from_value(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "syscalls": [{"names": ["read", "write", "rt_no_such_syscall"], "action": "SCMP_ACT_ALLOW"}]
+        }))
+        .unwrap();
+        let archs: Vec<Arch> = ["SCMP_ARCH_X86_64", "SCMP_ARCH_X32", "SCMP_ARCH_X86"]
+            .iter()
+            .map(|n| Arch::from_name(n).unwrap())
+            .collect();
+        let lasts: Vec<u32> = last_syscalls(&profile, &archs)
+            .iter()
+            .map(|l| l.nr)
+            .collect();
+        assert_eq!(lasts, [1, super::super::arch::X32_SYSCALL_BIT + 1, 4]);
+    }
+}
