@@ -454,3 +454,53 @@ fn seccomp_compiled_filters_are_cached() {
     assert!(out.contains("No space left on device"), "{out}");
     assert_eq!(entries().len(), 2);
 }
+
+/// features-linux.md: what `rt features` says is what rt takes (each
+/// action, operator and flag is exercised by the tests above).
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn seccomp_features_list_what_rt_implements() {
+    if skip_on_runc("runc 1.1 lists other flags") {
+        return;
+    }
+    let out = std::process::Command::new(rt_bin())
+        .arg("features")
+        .output()
+        .unwrap();
+    let features: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let seccomp = &features["linux"]["seccomp"];
+    let names = |key: &str| -> Vec<String> {
+        let mut v: Vec<String> = seccomp[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(seccomp["enabled"], true);
+    assert_eq!(
+        names("actions"),
+        [
+            "SCMP_ACT_ALLOW",
+            "SCMP_ACT_ERRNO",
+            "SCMP_ACT_KILL",
+            "SCMP_ACT_KILL_PROCESS",
+            "SCMP_ACT_KILL_THREAD",
+            "SCMP_ACT_LOG",
+            "SCMP_ACT_NOTIFY",
+            "SCMP_ACT_TRACE",
+            "SCMP_ACT_TRAP"
+        ]
+    );
+    assert_eq!(names("operators").len(), 7);
+    let known = names("knownFlags");
+    assert_eq!(known.len(), 4, "{known:?}");
+    // This kernel (6.x) takes all four; rt loads the program itself.
+    assert_eq!(names("supportedFlags"), known);
+    let archs = names("archs");
+    for a in ["SCMP_ARCH_X86", "SCMP_ARCH_X86_64", "SCMP_ARCH_X32"] {
+        assert!(archs.iter().any(|x| x == a), "{a} in {archs:?}");
+    }
+}
