@@ -347,6 +347,11 @@ fn seccomp_syscalls_newer_than_the_profile_get_enosys() {
     assert!(out.contains("450=-1 errno=38"), "{out}");
     assert!(out.contains("462=-1 errno=38"), "{out}");
     assert!(!out.contains("39=-1"), "getpid is allowed: {out}");
+    // defaultErrnoRet replaces EPERM, not the stub's ENOSYS.
+    b.config(|c| c["linux"]["seccomp"]["defaultErrnoRet"] = json!(18));
+    let out = b.run_ok();
+    assert!(out.contains("140=-1 errno=18"), "{out}");
+    assert!(out.contains("450=-1 errno=38"), "{out}");
 }
 
 /// value is the mask, valueTwo the value: umask(m) is refused when

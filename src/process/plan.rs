@@ -77,7 +77,7 @@ impl ProcessPlan {
             oom_score_adj: process.oom_score_adj(),
             no_new_privs: process.no_new_privileges().unwrap_or(false),
             seccomp: seccomp
-                .map(|profile| SeccompPlan::new(profile, Some(&seccomp::cache_dir(root))))
+                .map(|profile| SeccompPlan::new(profile, &seccomp::cache_dir(root)))
                 .transpose()?,
             args: process.args().clone().unwrap_or_default(),
             env: process.env().clone().unwrap_or_default(),

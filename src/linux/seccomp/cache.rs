@@ -28,13 +28,7 @@ pub fn cache_dir(root: &Path) -> PathBuf {
 
 /// The program for `profile`: from the cache in `dir` when there, else
 /// compiled (and stored there).
-pub fn program(
-    profile: &LinuxSeccomp,
-    dir: Option<&Path>,
-) -> Result<Vec<libc::sock_filter>, SeccompError> {
-    let Some(dir) = dir else {
-        return compile(profile);
-    };
+pub fn program(profile: &LinuxSeccomp, dir: &Path) -> Result<Vec<libc::sock_filter>, SeccompError> {
     let key = key(profile);
     let path = dir.join(format!("{:016x}", fnv1a(&key)));
     if let Some(program) = lookup(&path, &key) {
@@ -150,7 +144,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("rt-seccomp-cache-{}", std::process::id()));
         let p = profile(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW",
             "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]}));
-        let compiled = program(&p, Some(&dir)).unwrap();
+        let compiled = program(&p, &dir).unwrap();
         let key = key(&p);
         let path = dir.join(format!("{:016x}", fnv1a(&key)));
         let cached = lookup(&path, &key).expect("stored");

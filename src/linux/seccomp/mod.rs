@@ -64,8 +64,9 @@ pub struct SeccompPlan {
 }
 
 impl SeccompPlan {
-    /// Checks and compiles `profile`, through the cache in `cache` when given.
-    pub fn new(profile: &LinuxSeccomp, cache: Option<&Path>) -> Result<SeccompPlan, SeccompError> {
+    /// Checks and compiles `profile`, through the cache in the directory
+    /// `cache` (see [`cache_dir`]).
+    pub fn new(profile: &LinuxSeccomp, cache: &Path) -> Result<SeccompPlan, SeccompError> {
         let listener = notify::listener(profile)?;
         let flags = kernel_flags(
             profile.flags().as_deref().unwrap_or_default(),
