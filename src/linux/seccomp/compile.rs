@@ -28,6 +28,7 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Vec<libc::sock_filter>, Seccomp
         &format!("{FIELD}.defaultErrnoRet"),
     )?;
     let mut ctx = ScmpFilterContext::new(default).map_err(lib(FIELD))?;
+    optimize(&mut ctx, profile);
     let archs = add_architectures(&mut ctx, profile)?;
     for (i, rule) in profile.syscalls().iter().flatten().enumerate() {
         add_rule(&mut ctx, rule, default, &format!("{FIELD}.syscalls[{i}]"))?;
@@ -79,6 +80,22 @@ pub(super) fn action(
             format!("{} does not return an errno", name(&act)),
         )),
         None => Ok(scmp),
+    }
+}
+
+/// As runc: past 32 syscall names, a binary tree of syscall numbers rather
+/// than a list, so that a syscall late in a long profile does not walk
+/// every test before it. (libseccomp 2.5 builds a wrong tree from no rules,
+/// hence the threshold.) Not fatal: an older libseccomp keeps the list.
+fn optimize(ctx: &mut ScmpFilterContext, profile: &LinuxSeccomp) {
+    let names: usize = profile
+        .syscalls()
+        .iter()
+        .flatten()
+        .map(|r| r.names().len())
+        .sum();
+    if names > 32 && ctx.set_ctl_optimize(2).is_err() {
+        crate::logging::debug("seccomp: libseccomp has no binary tree optimization");
     }
 }
 
