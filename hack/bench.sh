@@ -9,7 +9,10 @@
 # see build_release in common.sh). --readme: also write the results into README.md between the
 # bench markers. Environment: BENCH_RUNS (50 per runtime), BENCH_WARMUP (5),
 # BENCH_ROUNDS (5, see below), RSS_RUNS (10); BENCH_JSON=FILE keeps
-# hyperfine's JSON export, BENCH_LOG=FILE its output.
+# hyperfine's JSON export, BENCH_LOG=FILE its output. BENCH_SECCOMP=FILE puts
+# the seccomp profile FILE (e.g. from hack/seccomp-profile.sh) in every
+# bundle and adds "rt-nocache": the same rt with its seccomp cache blocked
+# (a file where the cache directory would be), so it compiles every time.
 #
 # Every iteration (hack/bench-once.sh) runs inside the same wrapper for all
 # three runtimes: a private mount namespace with the cgroup2
@@ -52,6 +55,13 @@ fi
 rt=$(realpath -- "$rt")
 declare -A bin=([rt]=$rt [runc]=$(command -v runc) [crun]=$(command -v crun))
 names=(rt runc crun)
+seccomp=${BENCH_SECCOMP-}
+if [[ -n $seccomp ]]; then
+	[[ -r $seccomp ]] || die "BENCH_SECCOMP=$seccomp: not readable"
+	! $readme || die "--readme writes the default benchmark; run it without BENCH_SECCOMP"
+	bin[rt-nocache]=$rt
+	names+=(rt-nocache)
+fi
 
 tmp=$(mktemp -d /tmp/rt-bench.XXXXXX)
 mask=$tmp/empty
@@ -71,10 +81,12 @@ trap 'exit 130' INT TERM
 for n in "${names[@]}"; do
 	"$RT_TOP/hack/mkbundle.sh" "$tmp/bundle-$n" /bin/true 2>"$tmp/mkbundle.log" ||
 		{ cat "$tmp/mkbundle.log" >&2; die "mkbundle.sh failed"; }
-	jq --tab --arg cg "/rt-bench/$n" '.linux.cgroupsPath = $cg' \
+	jq --tab --arg cg "/rt-bench/$n" --slurpfile sc "${seccomp:-/dev/null}" \
+		'.linux.cgroupsPath = $cg | if $sc == [] then . else .linux.seccomp = $sc[0] end' \
 		"$tmp/bundle-$n/config.json" >"$tmp/config.json"
 	mv "$tmp/config.json" "$tmp/bundle-$n/config.json"
 	mkdir -p "$tmp/root-$n"
+	[[ $n != rt-nocache ]] || : >"$tmp/root-$n/.@seccomp-cache"
 	# One checked run first, so that a broken runtime fails here, loudly.
 	"$once" --mask "$mask" "${bin[$n]}" "$tmp/root-$n" "check-$n" "$tmp/bundle-$n" ||
 		die "$n (${bin[$n]}) failed a create/start/delete of $tmp/bundle-$n"
@@ -121,12 +133,12 @@ calc() { awk "BEGIN { printf \"%.2f\", $1 }"; }
 read -r wrapper _ <<<"$(stat_ms wrapper)"
 declare -A mean net
 printf '\nTime per create+start+state+delete of /bin/true, ms, %s runs each (wrapper alone: %s ms)\n' "$runs" "$wrapper"
-printf '%-8s %10s %10s %10s %10s %10s\n' runtime mean stddev min median "net mean"
+printf '%-10s %10s %10s %10s %10s %10s\n' runtime mean stddev min median "net mean"
 for n in "${names[@]}"; do
 	read -r m sd mn med <<<"$(stat_ms "$n")"
 	mean[$n]=$m
 	net[$n]=$(calc "$m - $wrapper")
-	printf '%-8s %10s %10s %10s %10s %10s\n' "$n" "$m" "$sd" "$mn" "$med" "${net[$n]}"
+	printf '%-10s %10s %10s %10s %10s %10s\n' "$n" "$m" "$sd" "$mn" "$med" "${net[$n]}"
 done
 printf '\nrt/runc = %s (net %s), rt/crun = %s (net %s)  [ratio of means; < 1 is faster]\n' \
 	"$(calc "${mean[rt]} / ${mean[runc]}")" "$(calc "${net[rt]} / ${net[runc]}")" \
@@ -145,9 +157,9 @@ for n in "${names[@]}"; do
 	done
 done
 printf '\nMax RSS per call (KiB, largest of %s runs)\n' "$rss_runs"
-printf '%-8s %10s %10s %10s %10s\n' runtime create start state delete
+printf '%-10s %10s %10s %10s %10s\n' runtime create start state delete
 for n in "${names[@]}"; do
-	printf '%-8s %10s %10s %10s %10s\n' "$n" "${rss[$n.create]}" "${rss[$n.start]}" "${rss[$n.state]}" "${rss[$n.delete]}"
+	printf '%-10s %10s %10s %10s %10s\n' "$n" "${rss[$n.create]}" "${rss[$n.start]}" "${rss[$n.state]}" "${rss[$n.delete]}"
 done
 
 if $readme; then

@@ -94,6 +94,11 @@ stop_dockerd() {
 	done
 	[[ -n $RUN_DOCKER_EXISTED ]] || rmdir /run/docker/plugins /run/docker 2>/dev/null
 }
+# podman runs the runtime with its default root, where rt caches compiled
+# seccomp filters: remove the cache at the end if it was not there before.
+RT_CACHE=/run/rt/.@seccomp-cache
+RT_CACHE_EXISTED=
+[[ -e $RT_CACHE ]] && RT_CACHE_EXISTED=1
 
 cleanup() {
 	set +e
@@ -124,6 +129,7 @@ cleanup() {
 		umount -l -- "$m"
 	done
 	remove_cgroup_tree "$CG" || true
+	[[ -n $RT_CACHE_EXISTED ]] || rm -rf -- "$RT_CACHE"
 	if [[ -n ${CALLERS_KEEP-} ]]; then
 		log "kept $T"
 	else

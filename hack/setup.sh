@@ -10,7 +10,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 # Debian packages: build deps, the reference runtimes, the bundle's busybox,
 # benchmark and test tools. (mount provides mount(8); util-linux unshare.)
 packages=(
-	gcc pkg-config libseccomp-dev
+	gcc libc6-dev pkg-config libseccomp-dev # libc6-dev: libc.a for tests/seccomp.rs' static helper
 	busybox-static
 	runc crun
 	jq hyperfine time

@@ -8,7 +8,7 @@ use crate::linux::cgroups;
 use crate::linux::intelrdt::RdtPlan;
 use crate::linux::keyring::SessionKeyring;
 use crate::process::{InitPlan, spawn};
-use crate::state::{Record, StateDir, Status, proc_stat};
+use crate::state::{Record, StateDir, StateJson, Status, proc_stat};
 use oci_spec::runtime::LinuxNamespaceType;
 use std::os::fd::OwnedFd;
 use std::path::Path;
@@ -24,7 +24,7 @@ pub fn create_container(root: &Path, id: &str, opts: &CreateOpts) -> Result<(Sta
     crate::state::validate_id(id)?;
     let bundle = Bundle::load(&opts.bundle)?;
     let dir = StateDir::create(root, id)?;
-    match build(&dir, id, &bundle, opts) {
+    match build(root, &dir, id, &bundle, opts) {
         Ok(record) => Ok((dir, record)),
         Err(e) => {
             let _ = dir.destroy();
@@ -39,9 +39,15 @@ pub fn create_container(root: &Path, id: &str, opts: &CreateOpts) -> Result<(Sta
     }
 }
 
-fn build(dir: &StateDir, id: &str, bundle: &Bundle, opts: &CreateOpts) -> Result<Record> {
+fn build(
+    root: &Path,
+    dir: &StateDir,
+    id: &str,
+    bundle: &Bundle,
+    opts: &CreateOpts,
+) -> Result<Record> {
     let fifo = make_fifo(&dir.exec_fifo())?;
-    let mut plan = InitPlan::new(bundle, opts, fifo)?;
+    let mut plan = InitPlan::new(bundle, opts, root, fifo)?;
     if !opts.no_new_keyring {
         plan.process.keyring = Some(SessionKeyring::for_container(id));
     }
@@ -54,6 +60,9 @@ fn build(dir: &StateDir, id: &str, bundle: &Bundle, opts: &CreateOpts) -> Result
     let mut record = Record::new(id, &bundle.dir, &bundle.rootfs);
     record.annotations = bundle.spec.annotations().clone().unwrap_or_default();
     record.hooks = bundle.spec.hooks().clone();
+    if let Some(listener) = plan.process.seccomp.as_mut().and_then(|s| s.listener_mut()) {
+        listener.set_state(&StateJson::for_hook(&record, Status::Creating, 0));
+    }
     if record.hooks.is_some() {
         plan.hooks = Some(record.clone());
         if record.start_waits_for_program() {

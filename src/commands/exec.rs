@@ -11,7 +11,7 @@ use crate::linux::keyring::SessionKeyring;
 use crate::linux::lsm::LsmPlan;
 use crate::linux::namespaces::NamespacePlan;
 use crate::process::{ExecPlan, PlanError, ProcessPlan, spawn_exec};
-use crate::state::{StateDir, Status};
+use crate::state::{StateDir, StateJson, Status};
 use nix::sys::signal::{SigSet, SigmaskHow, sigprocmask};
 use nix::unistd::Pid;
 use oci_spec::runtime::{Capability, Process, Spec};
@@ -43,6 +43,7 @@ pub fn run(root: &Path, args: &ExecArgs) -> Result<i32> {
     let mut process_plan = ProcessPlan::new(
         &process,
         spec.linux().as_ref(),
+        root,
         args.console_socket.as_deref(),
         args.preserve_fds,
     )?
@@ -50,12 +51,15 @@ pub fn run(root: &Path, args: &ExecArgs) -> Result<i32> {
     if !record.no_new_keyring {
         process_plan.keyring = Some(SessionKeyring::for_exec(&record.id));
     }
-    let plan = ExecPlan {
+    let mut plan = ExecPlan {
         namespaces: NamespacePlan::join_process(record.pid, kinds).map_err(PlanError::from)?,
         process: process_plan,
         cgroup_dirs: record.cgroup_dirs.clone(),
         rdt_groups: record.rdt_groups.clone(),
     };
+    if let Some(listener) = plan.process.seccomp.as_mut().and_then(|s| s.listener_mut()) {
+        listener.set_state(&StateJson::for_hook(&record, record.live_status(), 0));
+    }
     // Other commands may run on the container while the process does.
     drop(dir);
     if !args.detach {

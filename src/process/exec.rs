@@ -64,14 +64,14 @@ fn enter_and_exec(plan: &ExecPlan, chan: &ChildEnd, parent: Pid) -> Result<Never
     }
     let in_userns = plan.namespaces.joins(LinuxNamespaceType::User);
     join_keyring(&plan.process, in_userns)?;
-    let program = prepare_program(&plan.process, in_userns, false)?;
+    let program = prepare_program(&plan.process, chan, in_userns, false)?;
     // A detached process outlives this rt.
     nix::sys::prctl::set_pdeathsig(None).map_err(|source| InitError::Sys {
         op: "prctl PR_SET_PDEATHSIG".into(),
         source,
     })?;
     if plan.process.no_new_privs {
-        load_seccomp(&plan.process)?;
+        load_seccomp(&plan.process, chan)?;
     }
     chan.send(&ToParent::Ready)?;
     program.exec()

@@ -29,7 +29,7 @@ use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
 use nix::unistd::Pid;
 use oci_spec::runtime::LinuxNamespaceType;
 use std::ffi::CString;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -166,13 +166,13 @@ fn become_init(plan: &InitPlan, chan: &ChildEnd, in_userns: bool) -> Result<Neve
     write_sysctls(&plan.sysctl)?;
     rootfs::finish(&plan.rootfs)?;
     join_keyring(&plan.process, in_userns)?;
-    let program = prepare_program(&plan.process, in_userns, true)?;
+    let program = prepare_program(&plan.process, chan, in_userns, true)?;
     exit_on_signals_while_waiting();
     nix::sys::prctl::set_pdeathsig(None).map_err(sys("prctl PR_SET_PDEATHSIG"))?;
     // With no_new_privs, as late as runc: only the Ready message, the fifo
     // read and execve remain for the profile to allow.
     if plan.process.no_new_privs {
-        load_seccomp(&plan.process)?;
+        load_seccomp(&plan.process, chan)?;
     }
     chan.send(&ToParent::Ready)?;
     wait_for_start(plan.exec_fifo.as_raw_fd());
@@ -223,6 +223,7 @@ fn run_hooks_here(plan: &InitPlan, step: Step, status: Status) -> Result<(), Ini
 /// directory is made when missing only for a container's init, as runc.
 pub(super) fn prepare_program(
     p: &ProcessPlan,
+    chan: &ChildEnd,
     in_userns: bool,
     make_missing_cwd: bool,
 ) -> Result<Program, InitError> {
@@ -240,7 +241,7 @@ pub(super) fn prepare_program(
     // Without no_new_privs, loading a filter takes CAP_SYS_ADMIN: runc loads
     // it here, still privileged, before the capabilities and user change.
     if !p.no_new_privs {
-        load_seccomp(p)?;
+        load_seccomp(p, chan)?;
     }
     p.caps.apply_bounding()?;
     user::switch_user(&p.identity, !in_userns || setgroups_allowed())?;
@@ -283,11 +284,18 @@ pub(super) fn join_keyring(p: &ProcessPlan, in_userns: bool) -> Result<(), InitE
     Ok(())
 }
 
-pub(super) fn load_seccomp(p: &ProcessPlan) -> Result<(), InitError> {
-    match &p.seccomp {
-        Some(filter) => Ok(filter.load()?),
-        None => Ok(()),
+/// Loads the filter; a notify listener's fd goes to the parent, which
+/// passes it on to the listener before this process goes on (as runc: the
+/// filter may notify syscalls that follow, which only the listener answers).
+pub(super) fn load_seccomp(p: &ProcessPlan, chan: &ChildEnd) -> Result<(), InitError> {
+    let Some(filter) = &p.seccomp else {
+        return Ok(());
+    };
+    if let Some(fd) = filter.load()? {
+        chan.send_with_fd(&ToParent::SeccompFd, fd.as_fd())?;
+        expect(chan, |m| matches!(m, ToChild::SeccompFdSent))?;
     }
+    Ok(())
 }
 
 pub(super) fn expect(chan: &ChildEnd, ok: fn(&ToChild) -> bool) -> Result<(), InitError> {

@@ -12,7 +12,7 @@ use crate::linux::namespaces::{NamespaceError, NamespacePlan};
 use crate::linux::personality::{Personality, PersonalityError};
 use crate::linux::rootfs::{RootfsError, RootfsPlan};
 use crate::linux::sched::{AffinityPlan, IoPrioPlan, SchedError, SchedPlan};
-use crate::linux::seccomp::{SeccompError, SeccompPlan};
+use crate::linux::seccomp::{self, SeccompError, SeccompPlan};
 use crate::linux::user::Identity;
 use crate::state::Record;
 use oci_spec::runtime::{Linux, LinuxIdMapping, LinuxNamespaceType, PosixRlimit, Process};
@@ -77,10 +77,12 @@ pub struct ProcessPlan {
 
 impl ProcessPlan {
     /// The process's plan; `linux` gives the container-wide settings
-    /// (seccomp, personality, memoryPolicy, mountLabel).
+    /// (seccomp, personality, memoryPolicy, mountLabel), `root` is the
+    /// runtime root, which holds the compiled seccomp programs' cache.
     pub fn new(
         process: &Process,
         linux: Option<&Linux>,
+        root: &Path,
         console_socket: Option<&Path>,
         preserve_fds: u32,
     ) -> Result<ProcessPlan, PlanError> {
@@ -98,7 +100,9 @@ impl ProcessPlan {
             rlimits: process.rlimits().clone().unwrap_or_default(),
             oom_score_adj: process.oom_score_adj(),
             no_new_privs: process.no_new_privileges().unwrap_or(false),
-            seccomp: seccomp.map(SeccompPlan::new).transpose()?,
+            seccomp: seccomp
+                .map(|profile| SeccompPlan::new(profile, &seccomp::cache_dir(root)))
+                .transpose()?,
             args: process.args().clone().unwrap_or_default(),
             env: process.env().clone().unwrap_or_default(),
             cwd: process.cwd().clone(),
@@ -181,6 +185,7 @@ impl InitPlan {
     pub fn new(
         bundle: &Bundle,
         opts: &CreateOpts,
+        root: &Path,
         exec_fifo: OwnedFd,
     ) -> Result<InitPlan, PlanError> {
         let spec = &bundle.spec;
@@ -211,6 +216,7 @@ impl InitPlan {
         let process = ProcessPlan::new(
             process,
             Some(linux),
+            root,
             opts.console_socket.as_deref(),
             opts.preserve_fds,
         )?;

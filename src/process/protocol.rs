@@ -12,18 +12,24 @@
 //! 4. child → `RunHooks` when the config has prestart or createRuntime
 //!    hooks, after its mounts and before pivot_root; the parent runs them in
 //!    the runtime namespace and answers `HooksDone`.
-//! 5. child → `Ready` when the container waits for `start`, or `Failed` at
+//! 5. child → `SeccompFd` when its seccomp profile uses SCMP_ACT_NOTIFY,
+//!    right after loading the filter, with the listener fd in SCM_RIGHTS
+//!    (`send_with_fd`);
+//!    the parent sends it to the profile's listenerPath and answers
+//!    `SeccompFdSent`.
+//! 6. child → `Ready` when the container waits for `start`, or `Failed` at
 //!    any point before.
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use std::marker::PhantomData;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 #[derive(Serialize, Deserialize, Debug)]
 pub enum ToParent {
     NeedIdMaps,
     InitPid { pid: i32 },
     RunHooks,
+    SeccompFd,
     Ready,
     Failed { error: String },
 }
@@ -33,6 +39,7 @@ pub enum ToChild {
     Proceed,
     IdMapsWritten,
     HooksDone,
+    SeccompFdSent,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -94,24 +101,59 @@ impl<S: Message, R: Message> Channel<S, R> {
         .map_err(|e| ProtocolError::Send(msg.name(), e))
     }
 
+    /// Sends `msg` with `fd` attached (SCM_RIGHTS).
+    pub fn send_with_fd(&self, msg: &S, fd: BorrowedFd) -> Result<(), ProtocolError> {
+        use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
+        let data = serde_json::to_vec(msg).expect("protocol messages serialize");
+        let fds = [fd.as_raw_fd()];
+        sendmsg::<()>(
+            self.fd.as_raw_fd(),
+            &[std::io::IoSlice::new(&data)],
+            &[ControlMessage::ScmRights(&fds)],
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        )
+        .map(drop)
+        .map_err(|e| ProtocolError::Send(msg.name(), e))
+    }
+
     /// The next message, or `None` when the peer has closed its end.
     pub fn recv(&self) -> Result<Option<R>, ProtocolError> {
+        Ok(self.recv_with_fd()?.map(|(msg, _)| msg))
+    }
+
+    /// The next message and the fd sent with it, if any.
+    pub fn recv_with_fd(&self) -> Result<Option<(R, Option<OwnedFd>)>, ProtocolError> {
+        use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
         let mut buf = vec![0u8; MAX_MESSAGE];
-        let n = loop {
-            match nix::sys::socket::recv(
+        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let (n, fd) = loop {
+            let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+            match recvmsg::<()>(
                 self.fd.as_raw_fd(),
-                &mut buf,
-                nix::sys::socket::MsgFlags::empty(),
+                &mut iov,
+                Some(&mut space),
+                MsgFlags::MSG_CMSG_CLOEXEC,
             ) {
                 Err(nix::Error::EINTR) => continue,
-                other => break other.map_err(ProtocolError::Recv)?,
+                Err(e) => return Err(ProtocolError::Recv(e)),
+                Ok(msg) => {
+                    let mut fd = None;
+                    for cmsg in msg.cmsgs().map_err(ProtocolError::Recv)? {
+                        if let ControlMessageOwned::ScmRights(fds) = cmsg {
+                            // SAFETY: the kernel just gave us these fds.
+                            fd = fds.first().map(|&f| unsafe { OwnedFd::from_raw_fd(f) });
+                        }
+                    }
+                    break (msg.bytes, fd);
+                }
             }
         };
         if n == 0 {
             return Ok(None);
         }
         serde_json::from_slice(&buf[..n])
-            .map(Some)
+            .map(|msg| Some((msg, fd)))
             .map_err(ProtocolError::Decode)
     }
 }
@@ -127,6 +169,7 @@ impl Message for ToParent {
             ToParent::NeedIdMaps => "NeedIdMaps",
             ToParent::InitPid { .. } => "InitPid",
             ToParent::RunHooks => "RunHooks",
+            ToParent::SeccompFd => "SeccompFd",
             ToParent::Ready => "Ready",
             ToParent::Failed { .. } => "Failed",
         }
@@ -139,6 +182,7 @@ impl Message for ToChild {
             ToChild::Proceed => "Proceed",
             ToChild::IdMapsWritten => "IdMapsWritten",
             ToChild::HooksDone => "HooksDone",
+            ToChild::SeccompFdSent => "SeccompFdSent",
         }
     }
 }
@@ -159,5 +203,19 @@ mod tests {
         assert!(matches!(child.recv().unwrap(), Some(ToChild::Proceed)));
         drop(child);
         assert!(parent.recv().unwrap().is_none());
+    }
+
+    #[test]
+    fn an_fd_crosses_with_its_message() {
+        let (parent, child) = channel().unwrap();
+        let file = std::fs::File::open("/proc/self/status").unwrap();
+        child
+            .send_with_fd(&ToParent::SeccompFd, std::os::fd::AsFd::as_fd(&file))
+            .unwrap();
+        let (msg, fd) = parent.recv_with_fd().unwrap().unwrap();
+        assert!(matches!(msg, ToParent::SeccompFd));
+        let fd = fd.expect("an fd came with the message");
+        let link = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap();
+        assert!(link.ends_with("status"), "{link:?}");
     }
 }

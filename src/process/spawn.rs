@@ -4,14 +4,16 @@
 
 use super::exec::{self, ExecPlan};
 use super::init;
-use super::plan::InitPlan;
+use super::plan::{InitPlan, ProcessPlan};
 use super::protocol::{self, Message, ParentEnd, ProtocolError, ToChild, ToParent};
 use crate::linux::cgroups::{self, CgroupError, NewCgroup};
 use crate::linux::hooks::{self, HookError, Step};
+use crate::linux::seccomp::SeccompError;
 use crate::state::{StateJson, Status};
 use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork};
+use std::os::fd::{AsFd, OwnedFd};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpawnError {
@@ -40,6 +42,8 @@ pub enum SpawnError {
     Sched(#[from] crate::linux::sched::SchedError),
     #[error(transparent)]
     Rdt(#[from] crate::linux::intelrdt::RdtError),
+    #[error(transparent)]
+    Seccomp(#[from] SeccompError),
 }
 
 /// Forks the container's init and drives it to `Ready`; returns its host PID.
@@ -74,10 +78,18 @@ fn drive(
     let mut init = None;
     let mut ready = false;
     let mut hooks_asked = false;
+    let mut seccomp_fd = None;
     // With an intermediate process, its InitPid and init's RunHooks or Ready
     // come from two processes and may arrive in either order.
     loop {
-        match chan.recv()? {
+        let (msg, fd) = chan.recv_with_fd()?.unzip();
+        match msg {
+            Some(ToParent::SeccompFd) => {
+                seccomp_fd = Some(
+                    fd.flatten()
+                        .ok_or(SpawnError::OutOfTurn("SeccompFd without an fd"))?,
+                );
+            }
             Some(ToParent::NeedIdMaps) => {
                 write_id_maps(child.as_raw(), plan.id_maps.as_ref())?;
                 chan.send(&ToChild::IdMapsWritten)?;
@@ -87,6 +99,9 @@ fn drive(
             Some(ToParent::Ready) => ready = true,
             Some(ToParent::Failed { error }) => return Err(SpawnError::Child(error)),
             None => return Err(SpawnError::ChildDied(guard.reap_status())),
+        }
+        if let Some(pid) = init {
+            send_seccomp_fd(&plan.process, chan, &mut seccomp_fd, pid)?;
         }
         if let (Some(pid), true) = (init, hooks_asked) {
             run_runtime_hooks(plan, pid)?;
@@ -133,21 +148,34 @@ pub fn spawn_exec(plan: &ExecPlan) -> Result<i32, SpawnError> {
             }
             crate::linux::intelrdt::join(&plan.rdt_groups, child.as_raw())?;
             parent_end.send(&ToChild::Proceed)?;
-            let pid = drive_exec(&parent_end, child, &mut guard)?;
+            let pid = drive_exec(plan, &parent_end, child, &mut guard)?;
             guard.0.clear();
             Ok(pid)
         }
     }
 }
 
-fn drive_exec(chan: &ParentEnd, child: Pid, guard: &mut Children) -> Result<i32, SpawnError> {
+fn drive_exec(
+    plan: &ExecPlan,
+    chan: &ParentEnd,
+    child: Pid,
+    guard: &mut Children,
+) -> Result<i32, SpawnError> {
     let mut init = None;
     let mut ready = false;
+    let mut seccomp_fd = None;
     // InitPid (from an intermediate process) and Ready may come in either
     // order. The channel is close-on-exec, so end-of-file after Ready means
     // the program replaced the child.
     loop {
-        match chan.recv()? {
+        let (msg, fd) = chan.recv_with_fd()?.unzip();
+        match msg {
+            Some(ToParent::SeccompFd) => {
+                seccomp_fd = Some(
+                    fd.flatten()
+                        .ok_or(SpawnError::OutOfTurn("SeccompFd without an fd"))?,
+                );
+            }
             Some(ToParent::InitPid { pid }) => init = Some(guard.adopt(child, pid)),
             Some(ToParent::Ready) => ready = true,
             Some(ToParent::Failed { error }) => return Err(SpawnError::Child(error)),
@@ -155,7 +183,30 @@ fn drive_exec(chan: &ParentEnd, child: Pid, guard: &mut Children) -> Result<i32,
             None if ready => return init.ok_or(SpawnError::OutOfTurn("Ready")),
             None => return Err(SpawnError::ChildDied(guard.reap_status())),
         }
+        if let Some(pid) = init {
+            send_seccomp_fd(&plan.process, chan, &mut seccomp_fd, pid)?;
+        }
     }
+}
+
+/// Passes the seccomp listener fd the child sent, if any, to the profile's
+/// listener, with the PID of the process that runs on (an intermediate
+/// process's InitPid and init's SeccompFd may come in either order).
+fn send_seccomp_fd(
+    process: &ProcessPlan,
+    chan: &ParentEnd,
+    fd: &mut Option<OwnedFd>,
+    pid: i32,
+) -> Result<(), SpawnError> {
+    let Some(fd) = fd.take() else {
+        return Ok(());
+    };
+    let Some(listener) = process.seccomp.as_ref().and_then(|s| s.listener()) else {
+        return Err(SpawnError::OutOfTurn("SeccompFd"));
+    };
+    listener.send(fd.as_fd(), pid)?;
+    chan.send(&ToChild::SeccompFdSent)?;
+    Ok(())
 }
 
 fn write_id_maps(pid: i32, maps: Option<&(String, String)>) -> Result<(), SpawnError> {

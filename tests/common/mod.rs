@@ -739,11 +739,16 @@ impl Bundle {
         self.assert_nothing_left();
     }
 
-    /// Nothing in the state root at all (for failed creates, whatever the ID).
+    /// Nothing in the state root at all (for failed creates, whatever the
+    /// ID), but rt's runtime-wide caches (`.@NAME`: no container ID has '@').
     #[track_caller]
     pub fn assert_state_root_empty(&self) {
         if let Ok(rd) = fs::read_dir(&self.state_root) {
-            let names: Vec<_> = rd.flatten().map(|e| e.file_name()).collect();
+            let names: Vec<_> = rd
+                .flatten()
+                .map(|e| e.file_name())
+                .filter(|n| !n.to_string_lossy().starts_with(".@"))
+                .collect();
             assert!(names.is_empty(), "state root not empty: {names:?}");
         }
     }

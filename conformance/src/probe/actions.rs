@@ -26,6 +26,7 @@ pub fn run(spec: &str, emit: &mut dyn FnMut(Value)) {
         "access-x" => access_x(arg),
         "mknod" => mknod(&parts),
         "chown" => chown_path(&parts),
+        "syscall" => raw_syscall(arg),
         "sethostname" => sethostname(arg),
         "sysctl" => sysctl(arg),
         "mounts" => Ok(json!({ "mountinfo": mountinfo() })),
@@ -154,6 +155,19 @@ fn chown_path(parts: &[&str]) -> Outcome {
         return Err("bad ids".into());
     };
     wrap(chown(path, Some(uid), Some(gid)), |_| json!({}))
+}
+
+/// `syscall:NR`: the raw syscall with all arguments 0 (for seccomp).
+fn raw_syscall(nr: &str) -> Outcome {
+    let Ok(nr) = nr.parse::<libc::c_long>() else {
+        return Err("usage: syscall:NR".into());
+    };
+    let r = unsafe { libc::syscall(nr, 0, 0, 0, 0, 0, 0) };
+    if r >= 0 {
+        Ok(json!({ "value": r }))
+    } else {
+        os_err(Error::last_os_error())
+    }
 }
 
 /// sethostname(2): needs CAP_SYS_ADMIN in the owner of the UTS namespace.
