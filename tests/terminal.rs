@@ -126,3 +126,207 @@ fn terminal_without_socket_and_socket_without_terminal_fail() {
     b.assert_nothing_left();
     b.assert_state_root_empty();
 }
+
+// ------------------------------------------------------------ `run` in the foreground
+
+/// A pty for `rt run`'s stdio: the test holds the master, rt gets the slave.
+struct Pty {
+    master: std::fs::File,
+    slave: std::fs::File,
+}
+
+impl Pty {
+    fn new(rows: u16, cols: u16) -> Pty {
+        let ws = nix::pty::Winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        let p = nix::pty::openpty(Some(&ws), None).expect("openpty");
+        Pty {
+            master: p.master.into(),
+            slave: p.slave.into(),
+        }
+    }
+
+    /// As a terminal emulator does: the kernel then sends SIGWINCH to the
+    /// terminal's foreground process group (rt).
+    fn resize(&self, rows: u16, cols: u16) {
+        use std::os::fd::AsRawFd;
+        let ws = nix::pty::Winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCSWINSZ reads a winsize that lives for the call.
+        let r = unsafe { nix::libc::ioctl(self.master.as_raw_fd(), nix::libc::TIOCSWINSZ, &ws) };
+        assert_eq!(r, 0, "TIOCSWINSZ");
+    }
+
+    fn termios(&self) -> nix::sys::termios::Termios {
+        nix::sys::termios::tcgetattr(&self.slave).expect("tcgetattr")
+    }
+
+    /// Reads the master until `marker` shows up (or 20 s pass); all it read.
+    fn read_until(&mut self, marker: &str) -> String {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        use std::os::fd::AsFd;
+        let mut out = String::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut buf = [0u8; 4096];
+        while !out.contains(marker) && Instant::now() < deadline {
+            let mut fds = [PollFd::new(self.master.as_fd(), PollFlags::POLLIN)];
+            if poll(&mut fds, PollTimeout::from(200u16)).unwrap_or(0) == 0 {
+                continue;
+            }
+            match self.master.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => out.push_str(&String::from_utf8_lossy(&buf[..n])),
+            }
+        }
+        out
+    }
+}
+
+/// `rt run` with its stdio on `pty`'s slave, which is also its controlling
+/// terminal, as in a shell.
+fn spawn_run_on(b: &Bundle, pty: &Pty) -> std::process::Child {
+    use std::os::unix::process::CommandExt;
+    b.remember(&b.id);
+    let slave = || pty.slave.try_clone().unwrap();
+    let mut cmd = std::process::Command::new(rt_bin());
+    cmd.arg("--root")
+        .arg(&b.state_root)
+        .args(["run", "--bundle", b.dir.to_str().unwrap(), &b.id])
+        .stdin(slave())
+        .stdout(slave())
+        .stderr(slave());
+    // SAFETY: setsid and ioctl are async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::libc::setsid();
+            nix::libc::ioctl(0, nix::libc::TIOCSCTTY, 0);
+            Ok(())
+        });
+    }
+    cmd.spawn().expect("spawn rt run")
+}
+
+fn wait_child(child: &mut std::process::Child) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("rt run did not finish");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn same_termios(a: &nix::sys::termios::Termios, b: &nix::sys::termios::Termios) -> bool {
+    a.input_flags == b.input_flags
+        && a.output_flags == b.output_flags
+        && a.control_flags == b.control_flags
+        && a.local_flags == b.local_flags
+        && a.control_chars == b.control_chars
+}
+
+#[test]
+fn run_attaches_the_callers_terminal() {
+    let Some(b) = Bundle::new("run_attaches_the_callers_terminal") else {
+        return;
+    };
+    b.config(|c| {
+        c["process"]["terminal"] = json!(true);
+        // The caller's terminal wins over consoleSize, as in runc.
+        c["process"]["consoleSize"] = json!({"height": 11, "width": 33});
+    });
+    // An interactive shell on the container's pty. The markers are
+    // computed, so the pty's echo of the typed line cannot match them.
+    b.set_args(&["sh"]);
+    let mut pty = Pty::new(24, 80);
+    let before = pty.termios();
+    let mut child = spawn_run_on(&b, &pty);
+    pty.master
+        .write_all(b"[ -t 0 ] && stty size; echo A$((6*7))\n")
+        .unwrap();
+    let out = pty.read_until("A42");
+    assert!(out.contains("24 80"), "initial size: {out:?}");
+    assert!(
+        !same_termios(&before, &pty.termios()),
+        "rt did not put the caller's terminal in raw mode"
+    );
+    pty.resize(30, 100);
+    pty.master
+        .write_all(b"stty size; echo B$((7*8))\n")
+        .unwrap();
+    let out = pty.read_until("B56");
+    assert!(out.contains("30 100"), "size after SIGWINCH: {out:?}");
+    pty.master.write_all(b"echo h$((1))i; exit 3\n").unwrap();
+    let out = pty.read_until("h1i");
+    let st = wait_child(&mut child);
+    assert_eq!(st.code(), Some(3), "{st:?}; output: {out:?}");
+    assert!(
+        same_termios(&before, &pty.termios()),
+        "the caller's terminal settings were not restored"
+    );
+    b.assert_nothing_left();
+}
+
+#[test]
+fn run_with_terminal_and_no_tty_on_stdin() {
+    let Some(b) = Bundle::new("run_with_terminal_and_no_tty_on_stdin") else {
+        return;
+    };
+    b.config(|c| c["process"]["terminal"] = json!(true));
+    // Input from a pipe reaches the program through its pty, and the end
+    // of the pipe is its end-of-file; output comes back through stdout.
+    b.set_script(
+        "[ -t 0 ] && [ -t 1 ] && echo on-a-tty; read x; echo got:$x; cat; echo END; exit 4",
+    );
+    b.remember(&b.id);
+    let mut child = std::process::Command::new(rt_bin())
+        .arg("--root")
+        .arg(&b.state_root)
+        .args(["run", "--bundle", b.dir.to_str().unwrap(), &b.id])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"hello\nrest\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{stdout} / {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("on-a-tty"), "{stdout:?}");
+    assert!(stdout.contains("got:hello"), "{stdout:?}");
+    assert!(stdout.contains("END"), "{stdout:?}");
+    b.assert_nothing_left();
+}
+
+#[test]
+fn run_detached_with_terminal_needs_a_socket() {
+    let Some(b) = Bundle::new("run_detached_with_terminal_needs_a_socket") else {
+        return;
+    };
+    b.config(|c| c["process"]["terminal"] = json!(true));
+    let out = b.run(&b.id, &["--detach"]).fails();
+    assert!(out.stderr.contains("--console-socket"), "{}", out.stderr);
+    b.assert_nothing_left();
+    b.assert_state_root_empty();
+}

@@ -5,25 +5,40 @@ use super::{Error, Result};
 use crate::bundle::Bundle;
 use crate::cli::{CreateArgs, CreateOpts};
 use crate::linux::cgroups;
-use crate::process::{InitPlan, spawn};
+use crate::linux::console;
+use crate::process::{ConsoleTo, InitPlan, spawn};
 use crate::state::{Record, StateDir, Status, proc_stat};
 use oci_spec::runtime::LinuxNamespaceType;
 use std::os::fd::OwnedFd;
 use std::path::Path;
 
 pub fn run(root: &Path, args: &CreateArgs) -> Result<i32> {
-    create_container(root, &args.id, &args.opts)?;
+    create_container(root, &args.id, &args.opts, false)?;
     Ok(0)
 }
 
-/// Creates the container and returns its locked state directory and record.
-/// On failure nothing is left: no state directory, cgroup or process.
-pub fn create_container(root: &Path, id: &str, opts: &CreateOpts) -> Result<(StateDir, Record)> {
+/// A container made by `create_container`, its state directory locked.
+pub struct Created {
+    pub dir: StateDir,
+    pub record: Record,
+    /// The pty master, when `attach` was asked and the process has a terminal.
+    pub master: Option<OwnedFd>,
+}
+
+/// Creates the container. With `attach` and `process.terminal: true` but
+/// no --console-socket, the pty master comes back to rt (`run` in the
+/// foreground). On failure nothing is left: no state directory, cgroup or
+/// process.
+pub fn create_container(root: &Path, id: &str, opts: &CreateOpts, attach: bool) -> Result<Created> {
     crate::state::validate_id(id)?;
     let bundle = Bundle::load(&opts.bundle)?;
     let dir = StateDir::create(root, id)?;
-    match build(&dir, id, &bundle, opts) {
-        Ok(record) => Ok((dir, record)),
+    match build(&dir, id, &bundle, opts, attach) {
+        Ok((record, master)) => Ok(Created {
+            dir,
+            record,
+            master,
+        }),
         Err(e) => {
             let _ = dir.destroy();
             // runtime.md: a failed create hook continues the lifecycle at
@@ -37,9 +52,29 @@ pub fn create_container(root: &Path, id: &str, opts: &CreateOpts) -> Result<(Sta
     }
 }
 
-fn build(dir: &StateDir, id: &str, bundle: &Bundle, opts: &CreateOpts) -> Result<Record> {
+fn build(
+    dir: &StateDir,
+    id: &str,
+    bundle: &Bundle,
+    opts: &CreateOpts,
+    attach: bool,
+) -> Result<(Record, Option<OwnedFd>)> {
+    let terminal = bundle
+        .spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
+    let (console, console_rt) = match &opts.console_socket {
+        Some(path) => (ConsoleTo::Socket(path), None),
+        None if attach && terminal => {
+            let (rt_end, child_end) = socketpair()?;
+            (ConsoleTo::Runtime(child_end), Some(rt_end))
+        }
+        None => (ConsoleTo::Nowhere, None),
+    };
     let fifo = make_fifo(&dir.exec_fifo())?;
-    let mut plan = InitPlan::new(bundle, opts, fifo)?;
+    let mut plan = InitPlan::new(bundle, opts, console, fifo)?;
     let mut record = Record::new(id, &bundle.dir, &bundle.rootfs);
     record.annotations = bundle.spec.annotations().clone().unwrap_or_default();
     record.hooks = bundle.spec.hooks().clone();
@@ -75,11 +110,31 @@ fn build(dir: &StateDir, id: &str, bundle: &Bundle, opts: &CreateOpts) -> Result
             Some(path) => write_pid_file(path, pid),
             None => Ok(()),
         });
-    if let Err(e) = saved {
+    let master = saved.map_err(Error::from).and_then(|()| {
+        console_rt
+            .map(|socket| console::receive_master(&socket))
+            .transpose()
+            .map_err(|e| crate::process::PlanError::from(e).into())
+    });
+    if master.is_err() {
         let _ = super::delete::teardown(&record);
-        return Err(e.into());
     }
-    Ok(record)
+    Ok((record, master?))
+}
+
+/// The pair the pty master comes back to rt on.
+fn socketpair() -> Result<(OwnedFd, OwnedFd)> {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType};
+    nix::sys::socket::socketpair(
+        AddressFamily::Unix,
+        SockType::Stream,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(|source| Error::Sys {
+        op: "socketpair for the console".into(),
+        source,
+    })
 }
 
 /// A fifo between init and `start` (the exec fifo, the start fifo), which

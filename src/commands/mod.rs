@@ -5,6 +5,7 @@ mod create;
 mod delete;
 mod exec;
 mod features;
+mod foreground;
 mod kill;
 mod list;
 mod pause;
@@ -46,6 +47,8 @@ pub enum Error {
     Freeze(#[from] crate::linux::freezer::FreezeError),
     #[error(transparent)]
     Hook(#[from] crate::linux::hooks::HookError),
+    #[error(transparent)]
+    Terminal(#[from] crate::linux::terminal::TerminalError),
     #[error("{op} {path}: {source}")]
     Io {
         op: &'static str,

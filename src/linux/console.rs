@@ -7,8 +7,8 @@ use super::safepath::{Kind, PathError, Root, fd_path};
 use nix::fcntl::OFlag;
 use nix::mount::{MsFlags, mount};
 use nix::pty::{PtyMaster, posix_openpt, ptsname_r, unlockpt};
-use nix::sys::socket::{ControlMessage, MsgFlags, UnixAddr, sendmsg};
-use std::io::IoSlice;
+use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags, UnixAddr, recvmsg, sendmsg};
+use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -24,6 +24,8 @@ pub enum ConsoleError {
     },
     #[error(transparent)]
     Path(#[from] PathError),
+    #[error("console: the container's init sent no pty master")]
+    NoMaster,
 }
 
 fn sys(op: &'static str) -> impl FnOnce(nix::Error) -> ConsoleError {
@@ -45,6 +47,12 @@ impl ConsolePlan {
             socket: OwnedFd::from(stream),
             size,
         })
+    }
+
+    /// For `run` in the foreground: the child's end of a socketpair whose
+    /// other end rt keeps, to attach its own stdio to the master.
+    pub fn over(socket: OwnedFd, size: Option<(u16, u16)>) -> ConsolePlan {
+        ConsolePlan { socket, size }
     }
 
     /// The socket's descriptor, which the child must keep.
@@ -130,6 +138,32 @@ fn send_master(socket: &OwnedFd, master: &PtyMaster) -> Result<(), ConsoleError>
     )
     .map(drop)
     .map_err(sys("send the pty master"))
+}
+
+/// rt's side of `over`: the master the child sent. It was sent before
+/// `Ready`, so it is already queued: no wait, and none forever should the
+/// child have died first.
+pub fn receive_master(socket: &OwnedFd) -> Result<OwnedFd, ConsoleError> {
+    let mut name = [0u8; 64];
+    let mut iov = [IoSliceMut::new(&mut name)];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let msg = recvmsg::<()>(
+        socket.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .map_err(sys("receive the pty master"))?;
+    let fd = msg
+        .cmsgs()
+        .map_err(sys("receive the pty master"))?
+        .find_map(|c| match c {
+            ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
+            _ => None,
+        })
+        .ok_or(ConsoleError::NoMaster)?;
+    // SAFETY: SCM_RIGHTS gave this process a new descriptor, owned here.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// /dev/console is the slave (runtime-linux.md), bound over a file made in

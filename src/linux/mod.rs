@@ -17,4 +17,5 @@ pub mod safepath;
 pub mod seal;
 pub mod seccomp;
 pub mod signals;
+pub mod terminal;
 pub mod user;

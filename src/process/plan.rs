@@ -36,6 +36,17 @@ pub enum PlanError {
     PreserveFds(u32, i32),
 }
 
+/// Where the pty master of `process.terminal: true` goes.
+pub enum ConsoleTo<'a> {
+    /// Nowhere: right only when the process has no terminal.
+    Nowhere,
+    /// The caller's `--console-socket`.
+    Socket(&'a Path),
+    /// The child's end of rt's own socketpair: `run` in the foreground
+    /// attaches its stdio to the master (runc's `run` without --detach).
+    Runtime(OwnedFd),
+}
+
 /// The process to run, shared by a container's init and `exec`.
 pub struct ProcessPlan {
     pub caps: CapPlan,
@@ -60,6 +71,16 @@ impl ProcessPlan {
         console_socket: Option<&Path>,
         preserve_fds: u32,
     ) -> Result<ProcessPlan, PlanError> {
+        let console = console_socket.map_or(ConsoleTo::Nowhere, ConsoleTo::Socket);
+        Self::with_console(process, seccomp, console, preserve_fds)
+    }
+
+    pub fn with_console(
+        process: &Process,
+        seccomp: Option<&LinuxSeccomp>,
+        console: ConsoleTo,
+        preserve_fds: u32,
+    ) -> Result<ProcessPlan, PlanError> {
         check_preserved_fds(preserve_fds)?;
         let user = process.user();
         Ok(ProcessPlan {
@@ -78,7 +99,7 @@ impl ProcessPlan {
             env: process.env().clone().unwrap_or_default(),
             cwd: process.cwd().clone(),
             preserve_fds,
-            console: console_plan(process, console_socket)?,
+            console: console_plan(process, console)?,
         })
     }
 }
@@ -109,6 +130,7 @@ impl InitPlan {
     pub fn new(
         bundle: &Bundle,
         opts: &CreateOpts,
+        console: ConsoleTo,
         exec_fifo: OwnedFd,
     ) -> Result<InitPlan, PlanError> {
         let spec = &bundle.spec;
@@ -136,12 +158,17 @@ impl InitPlan {
         for (key, _) in &sysctl {
             check_sysctl_namespace(key, &namespaces)?;
         }
-        let process = ProcessPlan::new(
+        let listen_fds = listen_fds();
+        let mut process = ProcessPlan::with_console(
             process,
             linux.seccomp().as_ref(),
-            opts.console_socket.as_deref(),
-            opts.preserve_fds,
+            console,
+            listen_fds + opts.preserve_fds,
         )?;
+        if listen_fds > 0 {
+            process.env.push(format!("LISTEN_FDS={listen_fds}"));
+            process.env.push("LISTEN_PID=1".into());
+        }
         Ok(InitPlan {
             namespaces,
             rootfs: RootfsPlan::new(&bundle.dir, &bundle.rootfs, spec, opts.no_pivot)?,
@@ -202,21 +229,19 @@ fn check_sysctl_namespace(key: &str, ns: &NamespacePlan) -> Result<(), PlanError
 
 /// runc's rules: a terminal needs a socket to send it to, and a socket
 /// needs a terminal to send.
-fn console_plan(
-    process: &Process,
-    socket: Option<&Path>,
-) -> Result<Option<ConsolePlan>, PlanError> {
+fn console_plan(process: &Process, to: ConsoleTo) -> Result<Option<ConsolePlan>, PlanError> {
     let size = process.console_size().as_ref().map(|b| {
         let clamp = |n: u64| u16::try_from(n).unwrap_or(u16::MAX);
         (clamp(b.height()), clamp(b.width()))
     });
-    match (process.terminal().unwrap_or(false), socket) {
-        (true, Some(path)) => Ok(Some(ConsolePlan::connect(path, size)?)),
-        (false, None) => Ok(None),
-        (true, None) => Err(PlanError::Terminal(
-            "process.terminal: true needs --console-socket (attaching rt's own terminal is not supported yet)",
+    match (process.terminal().unwrap_or(false), to) {
+        (true, ConsoleTo::Socket(path)) => Ok(Some(ConsolePlan::connect(path, size)?)),
+        (true, ConsoleTo::Runtime(fd)) => Ok(Some(ConsolePlan::over(fd, size))),
+        (false, ConsoleTo::Nowhere | ConsoleTo::Runtime(_)) => Ok(None),
+        (true, ConsoleTo::Nowhere) => Err(PlanError::Terminal(
+            "process.terminal: true needs --console-socket (or `run` without --detach)",
         )),
-        (false, Some(_)) => Err(PlanError::Terminal(
+        (false, ConsoleTo::Socket(_)) => Err(PlanError::Terminal(
             "--console-socket: process.terminal is false, so there is no terminal to send",
         )),
     }
@@ -227,6 +252,17 @@ fn id_map(maps: Option<&[LinuxIdMapping]>) -> String {
         .flatten()
         .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
         .collect()
+}
+
+/// Socket activation as runc does it (go-systemd's activation.Files): when
+/// LISTEN_PID is rt's own PID, the LISTEN_FDS descriptors from 3 on are
+/// passed to the container, before the `--preserve-fds` ones.
+fn listen_fds() -> u32 {
+    let var = |name| std::env::var(name).ok().and_then(|v| v.parse::<u32>().ok());
+    match var("LISTEN_PID") {
+        Some(pid) if pid == std::process::id() => var("LISTEN_FDS").unwrap_or(0),
+        _ => 0,
+    }
 }
 
 fn check_preserved_fds(n: u32) -> Result<(), PlanError> {
