@@ -99,6 +99,18 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
     }
 }
 
+/// Before rt opens any file of its own (the log first): the descriptors
+/// create, run and exec pass on must be the caller's.
+pub fn check_extra_fds(command: &Command) -> Result<()> {
+    let (preserve, init) = match command {
+        Command::Create(a) => (a.opts.preserve_fds, true),
+        Command::Run(a) => (a.opts.preserve_fds, true),
+        Command::Exec(a) => (a.preserve_fds, false),
+        _ => return Ok(()),
+    };
+    Ok(crate::process::check_extra_fds(preserve, init)?)
+}
+
 fn state_root(global: &GlobalOpts) -> PathBuf {
     global
         .root

@@ -32,8 +32,8 @@ pub enum PlanError {
     Console(#[from] ConsoleError),
     #[error("{0}")]
     Terminal(&'static str),
-    #[error("--preserve-fds {0}: fd {1} is not open")]
-    PreserveFds(u32, i32),
+    #[error("{0}: fd {1} is not open")]
+    PreserveFds(String, i32),
 }
 
 /// Where the pty master of `process.terminal: true` goes.
@@ -81,7 +81,6 @@ impl ProcessPlan {
         console: ConsoleTo,
         preserve_fds: u32,
     ) -> Result<ProcessPlan, PlanError> {
-        check_preserved_fds(preserve_fds)?;
         let user = process.user();
         Ok(ProcessPlan {
             caps: CapPlan::new(process.capabilities().as_ref())?,
@@ -265,11 +264,20 @@ fn listen_fds() -> u32 {
     }
 }
 
-fn check_preserved_fds(n: u32) -> Result<(), PlanError> {
-    for fd in 3..3 + n as i32 {
+/// The descriptors passed on (`--preserve-fds`, and for a container's
+/// init the socket activation ones before them) must be open when rt
+/// starts: checked before rt opens a file of its own, which could take a
+/// missing number and then reach the container.
+pub fn check_extra_fds(preserve_fds: u32, init: bool) -> Result<(), PlanError> {
+    let listen = if init { listen_fds() } else { 0 };
+    for fd in 3..3 + (listen + preserve_fds) as i32 {
         // SAFETY: F_GETFD only queries the descriptor table.
         if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
-            return Err(PlanError::PreserveFds(n, fd));
+            let what = match listen {
+                0 => format!("--preserve-fds {preserve_fds}"),
+                _ => format!("LISTEN_FDS={listen} and --preserve-fds {preserve_fds}"),
+            };
+            return Err(PlanError::PreserveFds(what, fd));
         }
     }
     Ok(())
