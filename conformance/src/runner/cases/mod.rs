@@ -7,6 +7,7 @@ use crate::outcome::R;
 mod cgroups;
 mod devices;
 mod errors;
+mod fds;
 mod features;
 mod hooks;
 mod lifecycle;
@@ -41,6 +42,7 @@ pub fn all() -> Vec<&'static Case> {
         resources::CASES,
         hooks::CASES,
         features::CASES,
+        fds::CASES,
         seccomp::CASES,
     ]
     .iter()
