@@ -18,6 +18,7 @@ mod process;
 mod resources;
 mod seccomp;
 mod state;
+mod terminal;
 
 pub struct Case {
     pub name: &'static str,
@@ -44,6 +45,7 @@ pub fn all() -> Vec<&'static Case> {
         features::CASES,
         fds::CASES,
         seccomp::CASES,
+        terminal::CASES,
     ]
     .iter()
     .flat_map(|c| c.iter())
