@@ -218,3 +218,37 @@ fn hooks_config_edits_after_create_do_not_matter() {
     assert_eq!(log_lines(&log).len(), 1);
     b.assert_nothing_left();
 }
+
+/// `run` goes through the same lifecycle: its create hooks, poststart once
+/// the program runs, and poststop after it deleted the container.
+#[test]
+fn hooks_run_by_run() {
+    let Some(b) = Bundle::new("hooks_run_by_run") else {
+        return;
+    };
+    let log = b.dir.join("hooks.log");
+    let steps = [
+        ("prestart", "creating"),
+        ("createRuntime", "creating"),
+        ("createContainer", "creating"),
+        ("poststart", "running"),
+        ("poststop", "stopped"),
+    ];
+    b.config(|c| {
+        for (step, _) in steps {
+            c["hooks"][step] = json!([logging_hook(step, &log)]);
+        }
+    });
+    b.set_script("exit 7");
+    assert_eq!(b.run(&b.id, &[]).code(), Some(7));
+    let seen: Vec<(String, String)> = log_lines(&log)
+        .into_iter()
+        .map(|(name, _, st)| (name, st["status"].as_str().unwrap_or("").to_owned()))
+        .collect();
+    let want: Vec<(String, String)> = steps
+        .iter()
+        .map(|(s, st)| (s.to_string(), st.to_string()))
+        .collect();
+    assert_eq!(seen, want);
+    b.assert_nothing_left();
+}

@@ -330,3 +330,51 @@ fn run_detached_with_terminal_needs_a_socket() {
     b.assert_nothing_left();
     b.assert_state_root_empty();
 }
+
+/// Attached to a pty, rt still passes the signals it gets to the program.
+#[test]
+fn run_with_terminal_forwards_signals() {
+    let Some(b) = Bundle::new("run_with_terminal_forwards_signals") else {
+        return;
+    };
+    b.config(|c| c["process"]["terminal"] = json!(true));
+    // pid-1 sh ignores an untrapped TERM: exit 42 proves the signal reached the trap.
+    b.set_script("trap 'exit 42' TERM; echo ready > /tmp/ready; while :; do sleep 0.05; done");
+    let mut pty = Pty::new(24, 80);
+    let mut child = spawn_run_on(&b, &pty);
+    assert!(
+        wait_until(Duration::from_secs(10), || b
+            .host_path("/tmp/ready")
+            .exists()),
+        "the container never got ready: {}",
+        pty.read_until("never")
+    );
+    assert!(send_signal(child.id(), SIGTERM));
+    let st = wait_child(&mut child);
+    assert_eq!(st.code(), Some(42), "{st:?}");
+    b.assert_nothing_left();
+}
+
+/// Without a terminal, stdin, stdout and stderr are rt's own: not a tty,
+/// untouched.
+#[test]
+fn run_without_terminal_passes_stdio_through() {
+    let Some(b) = Bundle::new("run_without_terminal_passes_stdio_through") else {
+        return;
+    };
+    b.set_script("[ -t 0 ] || [ -t 1 ] && echo tty; read x; echo got:$x; echo err >&2");
+    b.remember(&b.id);
+    let input = b.dir.join("input.txt");
+    std::fs::write(&input, "from-a-file\n").unwrap();
+    let out = std::process::Command::new(rt_bin())
+        .arg("--root")
+        .arg(&b.state_root)
+        .args(["run", "--bundle", b.dir.to_str().unwrap(), &b.id])
+        .stdin(std::fs::File::open(&input).unwrap())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "got:from-a-file\n");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("err"));
+    b.assert_nothing_left();
+}
