@@ -9,6 +9,7 @@ mod devices;
 mod errors;
 mod fds;
 mod features;
+mod features_seccomp;
 mod hooks;
 mod lifecycle;
 mod linux;
@@ -43,6 +44,7 @@ pub fn all() -> Vec<&'static Case> {
         resources::CASES,
         hooks::CASES,
         features::CASES,
+        features_seccomp::CASES,
         fds::CASES,
         seccomp::CASES,
         terminal::CASES,
