@@ -378,3 +378,49 @@ fn run_without_terminal_passes_stdio_through() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("err"));
     b.assert_nothing_left();
 }
+
+/// `exec -t` in the foreground without --console-socket attaches rt's own
+/// terminal too, as runc does.
+#[test]
+fn exec_tty_attaches_the_callers_terminal() {
+    use std::os::unix::process::CommandExt;
+    let Some(b) = Bundle::new("exec_tty_attaches_the_callers_terminal") else {
+        return;
+    };
+    b.set_args(&["sleep", "1000"]);
+    b.create_ok(&b.id);
+    b.start(&b.id).ok();
+    let mut pty = Pty::new(40, 120);
+    let before = pty.termios();
+    let slave = || pty.slave.try_clone().unwrap();
+    let mut cmd = std::process::Command::new(rt_bin());
+    cmd.arg("--root")
+        .arg(&b.state_root)
+        .args(["exec", "-t", &b.id, "sh"])
+        .stdin(slave())
+        .stdout(slave())
+        .stderr(slave());
+    // SAFETY: setsid and ioctl are async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::libc::setsid();
+            nix::libc::ioctl(0, nix::libc::TIOCSCTTY, 0);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    pty.master
+        .write_all(b"stty size; [ -t 0 ] && echo T$((2*3))\n")
+        .unwrap();
+    let out = pty.read_until("T6");
+    assert!(out.contains("40 120"), "{out:?}");
+    pty.master.write_all(b"exit 5\n").unwrap();
+    let st = wait_child(&mut child);
+    assert_eq!(st.code(), Some(5), "{st:?}");
+    assert!(
+        same_termios(&before, &pty.termios()),
+        "the caller's terminal settings were not restored"
+    );
+    b.delete_force(&b.id).ok();
+    b.assert_nothing_left();
+}

@@ -68,7 +68,8 @@ fn build(
     let (console, console_rt) = match &opts.console_socket {
         Some(path) => (ConsoleTo::Socket(path), None),
         None if attach && terminal => {
-            let (rt_end, child_end) = socketpair()?;
+            let (rt_end, child_end) =
+                console::socketpair().map_err(crate::process::PlanError::from)?;
             (ConsoleTo::Runtime(child_end), Some(rt_end))
         }
         None => (ConsoleTo::Nowhere, None),
@@ -120,21 +121,6 @@ fn build(
         let _ = super::delete::teardown(&record);
     }
     Ok((record, master?))
-}
-
-/// The pair the pty master comes back to rt on.
-fn socketpair() -> Result<(OwnedFd, OwnedFd)> {
-    use nix::sys::socket::{AddressFamily, SockFlag, SockType};
-    nix::sys::socket::socketpair(
-        AddressFamily::Unix,
-        SockType::Stream,
-        None,
-        SockFlag::SOCK_CLOEXEC,
-    )
-    .map_err(|source| Error::Sys {
-        op: "socketpair for the console".into(),
-        source,
-    })
 }
 
 /// A fifo between init and `start` (the exec fifo, the start fifo), which

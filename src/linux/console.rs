@@ -140,6 +140,18 @@ fn send_master(socket: &OwnedFd, master: &PtyMaster) -> Result<(), ConsoleError>
     .map_err(sys("send the pty master"))
 }
 
+/// The pair a pty master comes back to rt on: (rt's end, the child's end).
+pub fn socketpair() -> Result<(OwnedFd, OwnedFd), ConsoleError> {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType};
+    nix::sys::socket::socketpair(
+        AddressFamily::Unix,
+        SockType::Stream,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(sys("socketpair"))
+}
+
 /// rt's side of `over`: the master the child sent. It was sent before
 /// `Ready`, so it is already queued: no wait, and none forever should the
 /// child have died first.

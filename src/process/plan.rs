@@ -60,22 +60,12 @@ pub struct ProcessPlan {
     pub env: Vec<String>,
     pub cwd: PathBuf,
     pub preserve_fds: u32,
-    /// The caller's console socket when process.terminal is true.
+    /// Where the pty goes when process.terminal is true.
     pub console: Option<ConsolePlan>,
 }
 
 impl ProcessPlan {
     pub fn new(
-        process: &Process,
-        seccomp: Option<&LinuxSeccomp>,
-        console_socket: Option<&Path>,
-        preserve_fds: u32,
-    ) -> Result<ProcessPlan, PlanError> {
-        let console = console_socket.map_or(ConsoleTo::Nowhere, ConsoleTo::Socket);
-        Self::with_console(process, seccomp, console, preserve_fds)
-    }
-
-    pub fn with_console(
         process: &Process,
         seccomp: Option<&LinuxSeccomp>,
         console: ConsoleTo,
@@ -158,7 +148,7 @@ impl InitPlan {
             check_sysctl_namespace(key, &namespaces)?;
         }
         let listen_fds = listen_fds();
-        let mut process = ProcessPlan::with_console(
+        let mut process = ProcessPlan::new(
             process,
             linux.seccomp().as_ref(),
             console,
@@ -238,7 +228,7 @@ fn console_plan(process: &Process, to: ConsoleTo) -> Result<Option<ConsolePlan>,
         (true, ConsoleTo::Runtime(fd)) => Ok(Some(ConsolePlan::over(fd, size))),
         (false, ConsoleTo::Nowhere | ConsoleTo::Runtime(_)) => Ok(None),
         (true, ConsoleTo::Nowhere) => Err(PlanError::Terminal(
-            "process.terminal: true needs --console-socket (or `run` without --detach)",
+            "process.terminal: true needs --console-socket (or `run` or `exec` without --detach)",
         )),
         (false, ConsoleTo::Socket(_)) => Err(PlanError::Terminal(
             "--console-socket: process.terminal is false, so there is no terminal to send",
