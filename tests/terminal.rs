@@ -286,8 +286,10 @@ fn run_with_terminal_and_no_tty_on_stdin() {
     b.config(|c| c["process"]["terminal"] = json!(true));
     // Input from a pipe reaches the program through its pty, and the end
     // of the pipe is its end-of-file; output comes back through stdout.
+    // A second after the end of input, in which rt must idle: a closed pipe
+    // polls as ready whatever was asked, and must not make it spin.
     b.set_script(
-        "[ -t 0 ] && [ -t 1 ] && echo on-a-tty; read x; echo got:$x; cat; echo END; exit 4",
+        "[ -t 0 ] && [ -t 1 ] && echo on-a-tty; read x; echo got:$x; cat; echo END; sleep 1; exit 4",
     );
     b.remember(&b.id);
     let mut child = std::process::Command::new(rt_bin())
@@ -296,7 +298,7 @@ fn run_with_terminal_and_no_tty_on_stdin() {
         .args(["run", "--bundle", b.dir.to_str().unwrap(), &b.id])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     child
@@ -305,18 +307,44 @@ fn run_with_terminal_and_no_tty_on_stdin() {
         .unwrap()
         .write_all(b"hello\nrest\n")
         .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(4),
-        "{stdout} / {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let mut stdout_pipe = child.stdout.take().unwrap();
+    let mut stdout = String::new();
+    let mut buf = [0u8; 4096];
+    while !stdout.contains("END") {
+        match stdout_pipe.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => stdout.push_str(&String::from_utf8_lossy(&buf[..n])),
+        }
+    }
+    let cpu_at_end = cpu_ticks(child.id());
+    std::thread::sleep(Duration::from_millis(500));
+    let idle_ticks = cpu_ticks(child.id()) - cpu_at_end;
+    let _ = stdout_pipe.read_to_string(&mut stdout);
+    let st = wait_child(&mut child);
+    assert_eq!(st.code(), Some(4), "{stdout:?}");
     assert!(stdout.contains("on-a-tty"), "{stdout:?}");
     assert!(stdout.contains("got:hello"), "{stdout:?}");
     assert!(stdout.contains("END"), "{stdout:?}");
+    assert!(
+        idle_ticks < 20,
+        "rt used {idle_ticks} clock ticks in 0.5 s while the program slept"
+    );
     b.assert_nothing_left();
+}
+
+/// utime + stime of a process, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after_comm = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = after_comm.split_whitespace().collect();
+    // Fields 14 and 15 of stat(5); after the comm, state is the first.
+    let field = |i: usize| {
+        fields
+            .get(i - 3)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    field(14) + field(15)
 }
 
 #[test]

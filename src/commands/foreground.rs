@@ -98,32 +98,33 @@ impl Attached {
         }
     }
 
-    /// Polls; which of the signalfd, stdin and the master are ready.
+    /// Polls; which of the signalfd, stdin and the master are ready. Only
+    /// what is wanted is polled: a closed pipe or pty reports POLLHUP
+    /// whatever the events asked, and would make this loop spin.
     fn wait(&self, signals: &SignalFd) -> Result<(bool, bool, bool)> {
-        let none = PollFlags::empty();
         let want_in = self.stdin_open && self.pending.is_empty();
         let mut master = PollFlags::POLLIN;
         if !self.pending.is_empty() {
             master |= PollFlags::POLLOUT;
         }
-        let mut fds = [
-            PollFd::new(signals.as_fd(), PollFlags::POLLIN),
-            PollFd::new(stdio(0), if want_in { PollFlags::POLLIN } else { none }),
-            PollFd::new(
-                self.master.as_fd(),
-                if self.master_open { master } else { none },
-            ),
-        ];
+        let mut fds = vec![PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
+        if want_in {
+            fds.push(PollFd::new(stdio(0), PollFlags::POLLIN));
+        }
+        if self.master_open {
+            fds.push(PollFd::new(self.master.as_fd(), master));
+        }
         match poll(&mut fds, PollTimeout::NONE) {
             Ok(_) => {}
             Err(nix::Error::EINTR) => return Ok((false, false, false)),
             Err(e) => return Err(sys("poll")(e)),
         }
-        let ready = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
+        let ready = |i: usize| fds[i].revents().is_some_and(|r| !r.is_empty());
+        let master_at = 1 + usize::from(want_in);
         Ok((
-            ready(&fds[0]),
-            want_in && ready(&fds[1]),
-            self.master_open && ready(&fds[2]),
+            ready(0),
+            want_in && ready(1),
+            self.master_open && ready(master_at),
         ))
     }
 
