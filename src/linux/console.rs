@@ -1,7 +1,8 @@
 //! The container's terminal (config.md `process.terminal`, runc's
 //! `--console-socket`): a pty from the container's own devpts, its master
-//! sent to the caller over a unix socket (SCM_RIGHTS), its slave the
-//! program's stdio, controlling terminal and /dev/console.
+//! sent over a unix socket (SCM_RIGHTS) to the caller, or to rt itself for
+//! `run` and `exec` in the foreground; its slave the program's stdio,
+//! controlling terminal and /dev/console.
 
 use super::safepath::{Kind, PathError, Root, fd_path};
 use nix::fcntl::OFlag;
@@ -49,8 +50,8 @@ impl ConsolePlan {
         })
     }
 
-    /// For `run` in the foreground: the child's end of a socketpair whose
-    /// other end rt keeps, to attach its own stdio to the master.
+    /// For `run` and `exec` in the foreground: the child's end of a
+    /// socketpair whose other end rt keeps, to attach its stdio to the master.
     pub fn over(socket: OwnedFd, size: Option<(u16, u16)>) -> ConsolePlan {
         ConsolePlan { socket, size }
     }

@@ -42,8 +42,8 @@ pub enum ConsoleTo<'a> {
     Nowhere,
     /// The caller's `--console-socket`.
     Socket(&'a Path),
-    /// The child's end of rt's own socketpair: `run` in the foreground
-    /// attaches its stdio to the master (runc's `run` without --detach).
+    /// The child's end of rt's own socketpair: `run` and `exec` in the
+    /// foreground attach their stdio to the master (runc's, without --detach).
     Runtime(OwnedFd),
 }
 
