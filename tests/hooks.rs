@@ -138,6 +138,31 @@ fn hooks_timeout_kills_the_hook() {
     b.assert_nothing_left();
 }
 
+/// Aborting a hook aborts what it started: a shell's background child too.
+#[test]
+fn hooks_timeout_kills_the_hooks_children() {
+    let Some(b) = Bundle::new("hooks_timeout_kills_the_hooks_children") else {
+        return;
+    };
+    let pid_file = b.dir.join("child.pid");
+    let script = format!("sleep 30 & echo $! > {}; wait", pid_file.display());
+    b.config(|c| {
+        c["hooks"] = json!({"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", script], "timeout": 1}]});
+    });
+    let out = b.create(&b.id).fails();
+    assert!(out.stderr.contains("timed out after 1s"), "{}", out.stderr);
+    let pid: u32 = fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        wait_until(WAIT, || !pid_alive(pid)),
+        "the hook's child {pid} outlived the hook's timeout"
+    );
+    b.assert_nothing_left();
+}
+
 #[test]
 fn hooks_poststart_failure_stops_the_container() {
     let Some(b) = Bundle::new("hooks_poststart_failure_stops_the_container") else {
