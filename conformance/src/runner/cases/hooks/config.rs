@@ -84,3 +84,32 @@ pub(super) fn poststop_timeout(ctx: &mut Ctx) -> R {
     );
     Ok(())
 }
+
+/// A startContainer hook (in the container) that outlives its timeout is
+/// aborted and fails start promptly; the program does not run.
+pub(super) fn start_container_timeout(ctx: &mut Ctx) -> R {
+    let mut hook = sh("exec sleep 30".to_owned());
+    hook["timeout"] = json!(1);
+    ctx.config["hooks"] = json!({"startContainer": [hook]});
+    let id = ctx.id.clone();
+    let ran = "/program-ran";
+    ctx.set_probe(&[&format!("write:{ran}")]);
+    ctx.create_ok(&id)?;
+    let t = Instant::now();
+    let out = ctx.start(&id);
+    let took = t.elapsed();
+    crate::outcome::ensure!(
+        took < Duration::from_secs(10),
+        "start took {took:?} with a 1 s startContainer timeout"
+    );
+    crate::outcome::ensure!(
+        out.failed_cleanly(),
+        "start should have failed: {}",
+        out.describe()
+    );
+    crate::outcome::ensure!(
+        !ctx.in_rootfs(ran).exists(),
+        "the program ran although startContainer timed out"
+    );
+    Ok(())
+}

@@ -123,6 +123,12 @@ pub const CASES: &[Case] = &[
         run: poststop_timeout,
     },
     Case {
+        name: "hooks.start_container_timeout",
+        clause: "runtime.md#runtimeLifecycle",
+        quote: "timeout: the number of seconds before aborting the hook. If any startContainer hook fails, the runtime MUST generate an error, stop the container, and continue the lifecycle at step 12.",
+        run: start_container_timeout,
+    },
+    Case {
         name: "hooks.prestart_fails",
         clause: "runtime.md#runtimeLifecycle",
         quote: CREATE_FAILS,
