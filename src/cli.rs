@@ -154,7 +154,7 @@ pub struct ExecArgs {
     /// Set no_new_privs for the process
     #[arg(long)]
     pub no_new_privs: bool,
-    /// Allocate a pseudo-terminal (needs --console-socket)
+    /// Allocate a pseudo-terminal (sent to --console-socket, or attached to rt's stdio without --detach)
     #[arg(short, long)]
     pub tty: bool,
     /// Unix socket that receives the pty master

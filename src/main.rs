@@ -24,6 +24,7 @@ fn main() {
     // SAFETY: no handler is installed; SIG_DFL is always valid.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = cli::Cli::parse();
+    let fds = commands::check_extra_fds(&cli.command);
     let logger = match logging::Logger::init(&cli.global) {
         Ok(logger) => logger,
         Err(e) => {
@@ -31,6 +32,10 @@ fn main() {
             std::process::exit(1);
         }
     };
+    if let Err(e) = fds {
+        logger.fatal(&e.to_string());
+        std::process::exit(1);
+    }
     match commands::dispatch(cli) {
         Ok(code) => std::process::exit(code),
         Err(e) => {

@@ -138,6 +138,31 @@ fn hooks_timeout_kills_the_hook() {
     b.assert_nothing_left();
 }
 
+/// Aborting a hook aborts what it started: a shell's background child too.
+#[test]
+fn hooks_timeout_kills_the_hooks_children() {
+    let Some(b) = Bundle::new("hooks_timeout_kills_the_hooks_children") else {
+        return;
+    };
+    let pid_file = b.dir.join("child.pid");
+    let script = format!("sleep 30 & echo $! > {}; wait", pid_file.display());
+    b.config(|c| {
+        c["hooks"] = json!({"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", script], "timeout": 1}]});
+    });
+    let out = b.create(&b.id).fails();
+    assert!(out.stderr.contains("timed out after 1s"), "{}", out.stderr);
+    let pid: u32 = fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        wait_until(WAIT, || !pid_alive(pid)),
+        "the hook's child {pid} outlived the hook's timeout"
+    );
+    b.assert_nothing_left();
+}
+
 #[test]
 fn hooks_poststart_failure_stops_the_container() {
     let Some(b) = Bundle::new("hooks_poststart_failure_stops_the_container") else {
@@ -216,5 +241,39 @@ fn hooks_config_edits_after_create_do_not_matter() {
     b.config(|c| c["hooks"] = json!({}));
     b.delete_force(&b.id).ok();
     assert_eq!(log_lines(&log).len(), 1);
+    b.assert_nothing_left();
+}
+
+/// `run` goes through the same lifecycle: its create hooks, poststart once
+/// the program runs, and poststop after it deleted the container.
+#[test]
+fn hooks_run_by_run() {
+    let Some(b) = Bundle::new("hooks_run_by_run") else {
+        return;
+    };
+    let log = b.dir.join("hooks.log");
+    let steps = [
+        ("prestart", "creating"),
+        ("createRuntime", "creating"),
+        ("createContainer", "creating"),
+        ("poststart", "running"),
+        ("poststop", "stopped"),
+    ];
+    b.config(|c| {
+        for (step, _) in steps {
+            c["hooks"][step] = json!([logging_hook(step, &log)]);
+        }
+    });
+    b.set_script("exit 7");
+    assert_eq!(b.run(&b.id, &[]).code(), Some(7));
+    let seen: Vec<(String, String)> = log_lines(&log)
+        .into_iter()
+        .map(|(name, _, st)| (name, st["status"].as_str().unwrap_or("").to_owned()))
+        .collect();
+    let want: Vec<(String, String)> = steps
+        .iter()
+        .map(|(s, st)| (s.to_string(), st.to_string()))
+        .collect();
+    assert_eq!(seen, want);
     b.assert_nothing_left();
 }

@@ -5,27 +5,42 @@ use super::{Error, Result};
 use crate::bundle::Bundle;
 use crate::cli::{CreateArgs, CreateOpts};
 use crate::linux::cgroups;
+use crate::linux::console;
 use crate::linux::intelrdt::RdtPlan;
 use crate::linux::keyring::SessionKeyring;
-use crate::process::{InitPlan, spawn};
+use crate::process::{ConsoleTo, InitPlan, spawn};
 use crate::state::{Record, StateDir, StateJson, Status, proc_stat};
 use oci_spec::runtime::LinuxNamespaceType;
 use std::os::fd::OwnedFd;
 use std::path::Path;
 
 pub fn run(root: &Path, args: &CreateArgs) -> Result<i32> {
-    create_container(root, &args.id, &args.opts)?;
+    create_container(root, &args.id, &args.opts, false)?;
     Ok(0)
 }
 
-/// Creates the container and returns its locked state directory and record.
-/// On failure nothing is left: no state directory, cgroup or process.
-pub fn create_container(root: &Path, id: &str, opts: &CreateOpts) -> Result<(StateDir, Record)> {
+/// A container made by `create_container`, its state directory locked.
+pub struct Created {
+    pub dir: StateDir,
+    pub record: Record,
+    /// The pty master, when `attach` was asked and the process has a terminal.
+    pub master: Option<OwnedFd>,
+}
+
+/// Creates the container. With `attach` and `process.terminal: true` but
+/// no --console-socket, the pty master comes back to rt (`run` in the
+/// foreground). On failure nothing is left: no state directory, cgroup or
+/// process.
+pub fn create_container(root: &Path, id: &str, opts: &CreateOpts, attach: bool) -> Result<Created> {
     crate::state::validate_id(id)?;
     let bundle = Bundle::load(&opts.bundle)?;
     let dir = StateDir::create(root, id)?;
-    match build(root, &dir, id, &bundle, opts) {
-        Ok(record) => Ok((dir, record)),
+    match build(root, &dir, id, &bundle, opts, attach) {
+        Ok((record, master)) => Ok(Created {
+            dir,
+            record,
+            master,
+        }),
         Err(e) => {
             let _ = dir.destroy();
             // runtime.md: a failed create hook continues the lifecycle at
@@ -45,9 +60,25 @@ fn build(
     id: &str,
     bundle: &Bundle,
     opts: &CreateOpts,
-) -> Result<Record> {
+    attach: bool,
+) -> Result<(Record, Option<OwnedFd>)> {
+    let terminal = bundle
+        .spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
+    let (console, console_rt) = match &opts.console_socket {
+        Some(path) => (ConsoleTo::Socket(path), None),
+        None if attach && terminal => {
+            let (rt_end, child_end) =
+                console::socketpair().map_err(crate::process::PlanError::from)?;
+            (ConsoleTo::Runtime(child_end), Some(rt_end))
+        }
+        None => (ConsoleTo::Nowhere, None),
+    };
     let fifo = make_fifo(&dir.exec_fifo())?;
-    let mut plan = InitPlan::new(bundle, opts, root, fifo)?;
+    let mut plan = InitPlan::new(bundle, opts, root, console, fifo)?;
     if !opts.no_new_keyring {
         plan.process.keyring = Some(SessionKeyring::for_container(id));
     }
@@ -88,7 +119,7 @@ fn build(
     record.own_pid_ns = plan.namespaces.creates(LinuxNamespaceType::Pid);
     record.cgroup_dirs = cgroup.keep().into_iter().map(|d| d.path).collect();
     record.no_new_keyring = opts.no_new_keyring;
-    let mut finish = || -> Result<()> {
+    let finish = || -> Result<Option<OwnedFd>> {
         if let Some(rdt) = &rdt {
             record.rdt_dirs = rdt.apply(pid)?;
             record.rdt_groups = rdt.groups();
@@ -98,14 +129,16 @@ fn build(
         if let Some(path) = &opts.pid_file {
             write_pid_file(path, pid)?;
         }
-        Ok(())
+        console_rt
+            .map(|socket| console::receive_master(&socket))
+            .transpose()
+            .map_err(|e| crate::process::PlanError::from(e).into())
     };
-    let saved = finish();
-    if let Err(e) = saved {
+    let master = finish();
+    if master.is_err() {
         let _ = super::delete::teardown(&record);
-        return Err(e);
     }
-    Ok(record)
+    Ok((record, master?))
 }
 
 /// A fifo between init and `start` (the exec fifo, the start fifo), which

@@ -3,14 +3,16 @@
 //! config with the command line's changes; it joins every namespace and
 //! cgroup of the container.
 
+use super::foreground::Attached;
 use super::run::forward_signals_until_exit;
 use super::{Error, Result};
 use crate::bundle::read_json;
 use crate::cli::ExecArgs;
+use crate::linux::console;
 use crate::linux::keyring::SessionKeyring;
 use crate::linux::lsm::LsmPlan;
 use crate::linux::namespaces::NamespacePlan;
-use crate::process::{ExecPlan, PlanError, ProcessPlan, spawn_exec};
+use crate::process::{ConsoleTo, ExecPlan, PlanError, ProcessPlan, spawn_exec};
 use crate::state::{StateDir, StateJson, Status};
 use nix::sys::signal::{SigSet, SigmaskHow, sigprocmask};
 use nix::unistd::Pid;
@@ -40,11 +42,23 @@ pub fn run(root: &Path, args: &ExecArgs) -> Result<i32> {
         .into_iter()
         .flatten()
         .map(|ns| ns.typ());
+    // As runc: a terminal without --console-socket, in the foreground, is
+    // attached to rt's own stdio.
+    let attach =
+        process.terminal().unwrap_or(false) && args.console_socket.is_none() && !args.detach;
+    let (console, console_rt) = match (&args.console_socket, attach) {
+        (Some(path), _) => (ConsoleTo::Socket(path), None),
+        (None, true) => {
+            let (rt_end, child_end) = console::socketpair().map_err(PlanError::from)?;
+            (ConsoleTo::Runtime(child_end), Some(rt_end))
+        }
+        (None, false) => (ConsoleTo::Nowhere, None),
+    };
     let mut process_plan = ProcessPlan::new(
         &process,
         spec.linux().as_ref(),
         root,
-        args.console_socket.as_deref(),
+        console,
         args.preserve_fds,
     )?
     .with_exec_affinity(&process)?;
@@ -72,13 +86,35 @@ pub fn run(root: &Path, args: &ExecArgs) -> Result<i32> {
         })?;
     }
     let pid = spawn_exec(&plan)?;
+    drop(plan);
+    let attached = console_rt
+        .map(|socket| {
+            let master = console::receive_master(&socket).map_err(PlanError::from)?;
+            Attached::new(master)
+        })
+        .transpose();
+    let mut attached = match attached {
+        Ok(attached) => attached,
+        Err(e) => {
+            // SAFETY: kill takes no pointers; the process is our child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            return Err(e);
+        }
+    };
     if let Some(path) = &args.pid_file {
         super::create::write_pid_file(path, pid)?;
     }
     if args.detach {
         return Ok(0);
     }
-    forward_signals_until_exit(Pid::from_raw(pid))
+    match &mut attached {
+        Some(a) => {
+            let code = a.run_until_exit(Pid::from_raw(pid))?;
+            a.drain();
+            Ok(code)
+        }
+        None => forward_signals_until_exit(Pid::from_raw(pid)),
+    }
 }
 
 /// `--apparmor` and `--process-label`, checked against the host's LSMs

@@ -6,6 +6,7 @@ mod delete;
 mod events;
 mod exec;
 mod features;
+mod foreground;
 mod kill;
 mod list;
 mod pause;
@@ -51,6 +52,8 @@ pub enum Error {
     Hook(#[from] crate::linux::hooks::HookError),
     #[error(transparent)]
     Rdt(#[from] crate::linux::intelrdt::RdtError),
+    #[error(transparent)]
+    Terminal(#[from] crate::linux::terminal::TerminalError),
     #[error("{op} {path}: {source}")]
     Io {
         op: &'static str,
@@ -114,6 +117,18 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Exec(args) => exec::run(&root, &args).map_err(|e| Error::Exec(Box::new(e))),
         Command::Events(args) => events::run(&root, &args),
     }
+}
+
+/// Before rt opens any file of its own (the log first): the descriptors
+/// create, run and exec pass on must be the caller's.
+pub fn check_extra_fds(command: &Command) -> Result<()> {
+    let (preserve, init) = match command {
+        Command::Create(a) => (a.opts.preserve_fds, true),
+        Command::Run(a) => (a.opts.preserve_fds, true),
+        Command::Exec(a) => (a.preserve_fds, false),
+        _ => return Ok(()),
+    };
+    Ok(crate::process::check_extra_fds(preserve, init)?)
 }
 
 fn state_root(global: &GlobalOpts) -> PathBuf {

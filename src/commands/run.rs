@@ -1,10 +1,14 @@
 //! `rt run`: create and start in one go, then (unless --detach) wait for the
-//! program, forwarding signals to it, and exit with its status.
+//! program, forwarding signals to it, and exit with its status. With a
+//! terminal and no --console-socket, the caller's stdio is attached to the
+//! container's pty (`foreground`).
 
-use super::delete::{run_poststop_hooks, teardown};
+use super::create::Created;
+use super::delete::{kill_init, run_poststop_hooks, teardown};
+use super::foreground::Attached;
 use super::{Error, Result, create, start};
 use crate::cli::RunArgs;
-use crate::state::StateDir;
+use crate::state::{Record, StateDir};
 use nix::sys::signal::{SigSet, SigmaskHow, sigprocmask};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
@@ -21,28 +25,66 @@ pub fn run(root: &Path, args: &RunArgs) -> Result<i32> {
             }
         })?;
     }
-    let (dir, mut record) = create::create_container(root, &args.id, &args.opts)?;
-    if let Err(e) = start::start_container(&dir, &mut record) {
-        let _ = teardown(&record);
-        let _ = dir.destroy();
-        run_poststop_hooks(&record);
-        return Err(e);
-    }
+    let Created {
+        dir,
+        mut record,
+        master,
+    } = create::create_container(root, &args.id, &args.opts, !args.detach)?;
+    // Attached before start: the program finds the pty sized like the
+    // caller's terminal from its first instruction.
+    let started = master
+        .map(Attached::new)
+        .transpose()
+        .and_then(|attached| start::start_container(&dir, &mut record).map(|()| attached));
+    let mut attached = match started {
+        Ok(attached) => attached,
+        Err(e) => {
+            let _ = teardown(&record);
+            let _ = dir.destroy();
+            run_poststop_hooks(&record);
+            return Err(e);
+        }
+    };
     if args.detach {
         return Ok(0);
     }
     // Unlocked while the program runs, so kill, state and delete work on it.
     drop(dir);
-    let code = forward_signals_until_exit(Pid::from_raw(record.pid))?;
-    if !args.keep {
-        // Someone may have deleted it already; then there is nothing to do.
-        if let Ok(dir) = StateDir::open(root, &args.id) {
-            teardown(&record)?;
-            dir.destroy()?;
-            run_poststop_hooks(&record);
-        }
+    let init = Pid::from_raw(record.pid);
+    let waited = match &mut attached {
+        Some(a) => a.run_until_exit(init),
+        None => forward_signals_until_exit(init),
+    };
+    let code = match waited {
+        Ok(code) => code,
+        Err(e) => return abandon(root, args, &record, e),
+    };
+    finish(root, args, &record)?;
+    if let Some(a) = &mut attached {
+        a.drain();
     }
     Ok(code)
+}
+
+/// As runc: the program does not outlive a failed `run`.
+fn abandon(root: &Path, args: &RunArgs, record: &Record, e: Error) -> Result<i32> {
+    kill_init(record);
+    let _ = finish(root, args, record);
+    Err(e)
+}
+
+/// runc's `run` deletes the container once its program exited, unless
+/// --keep. Someone may have deleted it already; then there is nothing to do.
+fn finish(root: &Path, args: &RunArgs, record: &Record) -> Result<()> {
+    if args.keep {
+        return Ok(());
+    }
+    if let Ok(dir) = StateDir::open(root, &args.id) {
+        teardown(record)?;
+        dir.destroy()?;
+        run_poststop_hooks(record);
+    }
+    Ok(())
 }
 
 /// The container's init is rt's child: wait for it, passing every other

@@ -1,15 +1,16 @@
 //! The container's terminal (config.md `process.terminal`, runc's
 //! `--console-socket`): a pty from the container's own devpts, its master
-//! sent to the caller over a unix socket (SCM_RIGHTS), its slave the
-//! program's stdio, controlling terminal and /dev/console.
+//! sent over a unix socket (SCM_RIGHTS) to the caller, or to rt itself for
+//! `run` and `exec` in the foreground; its slave the program's stdio,
+//! controlling terminal and /dev/console.
 
 use super::procfs::{ProcError, ProcRoot};
 use super::safepath::{PathError, Root, fd_path};
 use nix::fcntl::OFlag;
 use nix::mount::{MsFlags, mount};
 use nix::pty::{PtyMaster, posix_openpt, unlockpt};
-use nix::sys::socket::{ControlMessage, MsgFlags, UnixAddr, sendmsg};
-use std::io::IoSlice;
+use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags, UnixAddr, recvmsg, sendmsg};
+use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -27,6 +28,8 @@ pub enum ConsoleError {
     Path(#[from] PathError),
     #[error("console: {0}")]
     Proc(#[from] ProcError),
+    #[error("console: the container's init sent no pty master")]
+    NoMaster,
 }
 
 fn sys(op: &'static str) -> impl FnOnce(nix::Error) -> ConsoleError {
@@ -48,6 +51,12 @@ impl ConsolePlan {
             socket: OwnedFd::from(stream),
             size,
         })
+    }
+
+    /// For `run` and `exec` in the foreground: the child's end of a
+    /// socketpair whose other end rt keeps, to attach its stdio to the master.
+    pub fn over(socket: OwnedFd, size: Option<(u16, u16)>) -> ConsolePlan {
+        ConsolePlan { socket, size }
     }
 
     /// The socket's descriptor, which the child must keep.
@@ -132,6 +141,44 @@ fn send_master(socket: &OwnedFd, master: &PtyMaster) -> Result<(), ConsoleError>
     )
     .map(drop)
     .map_err(sys("send the pty master"))
+}
+
+/// The pair a pty master comes back to rt on: (rt's end, the child's end).
+pub fn socketpair() -> Result<(OwnedFd, OwnedFd), ConsoleError> {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType};
+    nix::sys::socket::socketpair(
+        AddressFamily::Unix,
+        SockType::Stream,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(sys("socketpair"))
+}
+
+/// rt's side of `over`: the master the child sent. It was sent before
+/// `Ready`, so it is already queued: no wait, and none forever should the
+/// child have died first.
+pub fn receive_master(socket: &OwnedFd) -> Result<OwnedFd, ConsoleError> {
+    let mut name = [0u8; 64];
+    let mut iov = [IoSliceMut::new(&mut name)];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let msg = recvmsg::<()>(
+        socket.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .map_err(sys("receive the pty master"))?;
+    let fd = msg
+        .cmsgs()
+        .map_err(sys("receive the pty master"))?
+        .find_map(|c| match c {
+            ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
+            _ => None,
+        })
+        .ok_or(ConsoleError::NoMaster)?;
+    // SAFETY: SCM_RIGHTS gave this process a new descriptor, owned here.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// /dev/console is the slave (runtime-linux.md), bound over a file made in

@@ -127,7 +127,9 @@ fn run_one(kind: &'static str, hook: &Hook, state: &[u8]) -> Result<(), HookErro
     let status = match wait(&mut child, timeout) {
         Ok(Some(status)) => status,
         Ok(None) => {
-            let _ = child.kill();
+            // The hook and what it started, all in its process group.
+            // SAFETY: kill takes no pointers; the group is the hook's own.
+            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
             let _ = child.wait();
             let secs = hook.timeout().unwrap_or_default();
             return Err(fail(format!("timed out after {secs}s"), read_all(output)));
@@ -152,6 +154,8 @@ fn command(hook: &Hook, stdin: File, output: &File) -> std::io::Result<Command> 
         cmd.arg0(argv0).args(rest);
     }
     cmd.env_clear();
+    // A group of its own, so that a timeout aborts its children too.
+    cmd.process_group(0);
     for var in hook.env().iter().flatten() {
         let (k, v) = var.split_once('=').unwrap_or((var, ""));
         cmd.env(k, v);

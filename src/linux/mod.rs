@@ -28,4 +28,5 @@ pub mod seal;
 pub mod seccomp;
 pub mod signals;
 pub mod stats;
+pub mod terminal;
 pub mod user;

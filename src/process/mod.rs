@@ -13,5 +13,5 @@ pub mod protocol;
 mod spawn;
 
 pub use exec::ExecPlan;
-pub use plan::{InitPlan, PlanError, ProcessPlan};
+pub use plan::{ConsoleTo, InitPlan, PlanError, ProcessPlan, check_extra_fds};
 pub use spawn::{SpawnError, spawn, spawn_exec};

@@ -37,8 +37,8 @@ pub enum PlanError {
     Console(#[from] ConsoleError),
     #[error("{0}")]
     Terminal(&'static str),
-    #[error("--preserve-fds {0}: fd {1} is not open")]
-    PreserveFds(u32, i32),
+    #[error("{0}: fd {1} is not open")]
+    PreserveFds(String, i32),
     #[error(transparent)]
     Lsm(#[from] LsmError),
     #[error(transparent)]
@@ -47,6 +47,17 @@ pub enum PlanError {
     Personality(#[from] PersonalityError),
     #[error(transparent)]
     MemPolicy(#[from] MemPolicyError),
+}
+
+/// Where the pty master of `process.terminal: true` goes.
+pub enum ConsoleTo<'a> {
+    /// Nowhere: right only when the process has no terminal.
+    Nowhere,
+    /// The caller's `--console-socket`.
+    Socket(&'a Path),
+    /// The child's end of rt's own socketpair: `run` and `exec` in the
+    /// foreground attach their stdio to the master (runc's, without --detach).
+    Runtime(OwnedFd),
 }
 
 /// The process to run, shared by a container's init and `exec`.
@@ -62,7 +73,7 @@ pub struct ProcessPlan {
     pub env: Vec<String>,
     pub cwd: PathBuf,
     pub preserve_fds: u32,
-    /// The caller's console socket when process.terminal is true.
+    /// Where the pty goes when process.terminal is true.
     pub console: Option<ConsolePlan>,
     pub lsm: LsmPlan,
     pub scheduler: Option<SchedPlan>,
@@ -83,10 +94,9 @@ impl ProcessPlan {
         process: &Process,
         linux: Option<&Linux>,
         root: &Path,
-        console_socket: Option<&Path>,
+        console: ConsoleTo,
         preserve_fds: u32,
     ) -> Result<ProcessPlan, PlanError> {
-        check_preserved_fds(preserve_fds)?;
         let seccomp = linux.and_then(|l| l.seccomp().as_ref());
         let user = process.user();
         Ok(ProcessPlan {
@@ -107,7 +117,7 @@ impl ProcessPlan {
             env: process.env().clone().unwrap_or_default(),
             cwd: process.cwd().clone(),
             preserve_fds,
-            console: console_plan(process, console_socket)?,
+            console: console_plan(process, console)?,
             lsm: lsm_plan(process, linux)?,
             scheduler: process
                 .scheduler()
@@ -186,6 +196,7 @@ impl InitPlan {
         bundle: &Bundle,
         opts: &CreateOpts,
         root: &Path,
+        console: ConsoleTo,
         exec_fifo: OwnedFd,
     ) -> Result<InitPlan, PlanError> {
         let spec = &bundle.spec;
@@ -213,13 +224,18 @@ impl InitPlan {
         for (key, _) in &sysctl {
             check_sysctl_namespace(key, &namespaces)?;
         }
-        let process = ProcessPlan::new(
+        let listen_fds = listen_fds();
+        let mut process = ProcessPlan::new(
             process,
             Some(linux),
             root,
-            opts.console_socket.as_deref(),
-            opts.preserve_fds,
+            console,
+            listen_fds + opts.preserve_fds,
         )?;
+        if listen_fds > 0 {
+            process.env.push(format!("LISTEN_FDS={listen_fds}"));
+            process.env.push("LISTEN_PID=1".into());
+        }
         Ok(InitPlan {
             namespaces,
             rootfs: RootfsPlan::new(&bundle.dir, &bundle.rootfs, spec, opts.no_pivot)?,
@@ -279,21 +295,19 @@ fn check_sysctl_namespace(key: &str, ns: &NamespacePlan) -> Result<(), PlanError
 
 /// runc's rules: a terminal needs a socket to send it to, and a socket
 /// needs a terminal to send.
-fn console_plan(
-    process: &Process,
-    socket: Option<&Path>,
-) -> Result<Option<ConsolePlan>, PlanError> {
+fn console_plan(process: &Process, to: ConsoleTo) -> Result<Option<ConsolePlan>, PlanError> {
     let size = process.console_size().as_ref().map(|b| {
         let clamp = |n: u64| u16::try_from(n).unwrap_or(u16::MAX);
         (clamp(b.height()), clamp(b.width()))
     });
-    match (process.terminal().unwrap_or(false), socket) {
-        (true, Some(path)) => Ok(Some(ConsolePlan::connect(path, size)?)),
-        (false, None) => Ok(None),
-        (true, None) => Err(PlanError::Terminal(
-            "process.terminal: true needs --console-socket (attaching rt's own terminal is not supported yet)",
+    match (process.terminal().unwrap_or(false), to) {
+        (true, ConsoleTo::Socket(path)) => Ok(Some(ConsolePlan::connect(path, size)?)),
+        (true, ConsoleTo::Runtime(fd)) => Ok(Some(ConsolePlan::over(fd, size))),
+        (false, ConsoleTo::Nowhere | ConsoleTo::Runtime(_)) => Ok(None),
+        (true, ConsoleTo::Nowhere) => Err(PlanError::Terminal(
+            "process.terminal: true needs --console-socket (or `run` or `exec` without --detach)",
         )),
-        (false, Some(_)) => Err(PlanError::Terminal(
+        (false, ConsoleTo::Socket(_)) => Err(PlanError::Terminal(
             "--console-socket: process.terminal is false, so there is no terminal to send",
         )),
     }
@@ -306,11 +320,31 @@ fn id_map(maps: Option<&[LinuxIdMapping]>) -> String {
         .collect()
 }
 
-fn check_preserved_fds(n: u32) -> Result<(), PlanError> {
-    for fd in 3..3 + n as i32 {
+/// Socket activation as runc does it (go-systemd's activation.Files): when
+/// LISTEN_PID is rt's own PID, the LISTEN_FDS descriptors from 3 on are
+/// passed to the container, before the `--preserve-fds` ones.
+fn listen_fds() -> u32 {
+    let var = |name| std::env::var(name).ok().and_then(|v| v.parse::<u32>().ok());
+    match var("LISTEN_PID") {
+        Some(pid) if pid == std::process::id() => var("LISTEN_FDS").unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// The descriptors passed on (`--preserve-fds`, and for a container's
+/// init the socket activation ones before them) must be open when rt
+/// starts: checked before rt opens a file of its own, which could take a
+/// missing number and then reach the container.
+pub fn check_extra_fds(preserve_fds: u32, init: bool) -> Result<(), PlanError> {
+    let listen = if init { listen_fds() } else { 0 };
+    for fd in 3..3 + (listen + preserve_fds) as i32 {
         // SAFETY: F_GETFD only queries the descriptor table.
         if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
-            return Err(PlanError::PreserveFds(n, fd));
+            let what = match listen {
+                0 => format!("--preserve-fds {preserve_fds}"),
+                _ => format!("LISTEN_FDS={listen} and --preserve-fds {preserve_fds}"),
+            };
+            return Err(PlanError::PreserveFds(what, fd));
         }
     }
     Ok(())

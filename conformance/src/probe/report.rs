@@ -94,6 +94,30 @@ pub fn gather(args: &[String]) -> Value {
         "clocks": clocks(),
         "proc_pids": proc_pids(),
         "net_ifaces": net_interfaces(),
+        "tty": tty(),
+    })
+}
+
+/// The terminal on the standard streams: which are terminals, the window
+/// size, whether /dev/console is the same pty, whether there is a
+/// controlling terminal.
+fn tty() -> Value {
+    let isatty = |fd| unsafe { libc::isatty(fd) == 1 };
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    let size = (unsafe { libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) } == 0)
+        .then(|| json!([ws.ws_row, ws.ws_col]));
+    let rdev = |path: &str| {
+        fs::metadata(path).ok().map(|m| {
+            use std::os::unix::fs::MetadataExt;
+            m.rdev()
+        })
+    };
+    let ctty = fs::OpenOptions::new().read(true).open("/dev/tty").is_ok();
+    json!({
+        "stdio": [isatty(0), isatty(1), isatty(2)],
+        "size": size,
+        "console_is_stdin": rdev("/dev/console").is_some() && rdev("/dev/console") == rdev("/proc/self/fd/0"),
+        "ctty": ctty,
     })
 }
 

@@ -39,12 +39,15 @@ pub struct Ctx {
     seq: u32,
 }
 
-/// How to call create: from which directory, with which --bundle argument.
+/// How to call create: from which directory, with which --bundle argument,
+/// other options, descriptors and socket activation.
 #[derive(Default)]
 pub struct CreateOpts<'a> {
     pub cwd: Option<&'a Path>,
     pub bundle_arg: Option<&'a str>,
-    pub extra_fd: Option<ExtraFd>,
+    pub args: Vec<&'a str>,
+    pub extra_fds: Vec<ExtraFd>,
+    pub listen_fds: Option<u32>,
 }
 
 impl Ctx {
@@ -161,7 +164,8 @@ impl Ctx {
             root: &self.state_root,
             args: args.iter().map(|s| s.to_string()).collect(),
             cwd: None,
-            extra_fd: None,
+            extra_fds: Vec::new(),
+            listen_fds: None,
         };
         call.run(&Sink {
             out: &out,
@@ -189,11 +193,15 @@ impl Ctx {
         let call = Call {
             rt: &self.rt,
             root: &self.state_root,
-            args: ["create", "--bundle", bundle_arg, id]
-                .map(String::from)
-                .to_vec(),
+            args: ["create"]
+                .iter()
+                .chain(&opts.args)
+                .chain(&["--bundle", bundle_arg, id])
+                .map(|s| s.to_string())
+                .collect(),
             cwd: opts.cwd,
-            extra_fd: opts.extra_fd,
+            extra_fds: opts.extra_fds,
+            listen_fds: opts.listen_fds,
         };
         Ok(call.run(&Sink {
             out: &out,

@@ -90,7 +90,8 @@ pub struct Sink<'a> {
     pub append: bool,
 }
 
-/// A descriptor number to pass open into the runtime (the fd-leak case).
+/// A descriptor number to pass open into the runtime (the fd-leak and
+/// --preserve-fds cases).
 pub struct ExtraFd {
     pub file: File,
     pub target: i32,
@@ -101,13 +102,24 @@ pub struct Call<'a> {
     pub root: &'a Path,
     pub args: Vec<String>,
     pub cwd: Option<&'a Path>,
-    pub extra_fd: Option<ExtraFd>,
+    pub extra_fds: Vec<ExtraFd>,
+    /// Socket activation: LISTEN_FDS=N and LISTEN_PID the runtime's own
+    /// PID, which a shell that execs the runtime knows as `$$`.
+    pub listen_fds: Option<u32>,
 }
 
 impl Call<'_> {
     pub fn run(self, sink: &Sink) -> CmdOut {
         let what = format!("{} {}", self.rt.label, self.args.join(" "));
-        let mut cmd = Command::new(&self.rt.path);
+        let mut cmd = match self.listen_fds {
+            Some(n) => {
+                let mut c = Command::new("/bin/sh");
+                let script = format!("LISTEN_PID=$$ LISTEN_FDS={n} exec \"$0\" \"$@\"");
+                c.arg("-c").arg(script).arg(&self.rt.path);
+                c
+            }
+            None => Command::new(&self.rt.path),
+        };
         cmd.arg("--root").arg(self.root).args(&self.args);
         cmd.stdin(Stdio::null());
         let (k, v) = HOST_ENV_MARKER.split_once('=').unwrap_or(("", ""));
@@ -130,8 +142,8 @@ impl Call<'_> {
             }
             (Err(e), _) | (_, Err(e)) => return failed(e),
         }
-        if let Some(extra) = &self.extra_fd {
-            pass_fd(&mut cmd, extra);
+        if !self.extra_fds.is_empty() {
+            pass_fds(&mut cmd, &self.extra_fds);
         }
         let child = match cmd.spawn() {
             Ok(c) => c,
@@ -156,15 +168,34 @@ fn open_sink(p: &Path, append: bool) -> std::io::Result<File> {
         .open(p)
 }
 
-/// dup2 in the child leaves the copy without close-on-exec, so the runtime inherits it.
-fn pass_fd(cmd: &mut Command, extra: &ExtraFd) {
+/// Each file at its target number in the child, open across exec. The
+/// files go to high numbers first, so that no dup2 lands on a file not yet
+/// moved, and FD_CLOEXEC is cleared explicitly: a dup2 onto the number the
+/// file already has would keep it.
+fn pass_fds(cmd: &mut Command, extra: &[ExtraFd]) {
     use std::os::fd::AsRawFd;
-    let (src, dst) = (extra.file.as_raw_fd(), extra.target);
-    // SAFETY: dup2 is async-signal-safe and touches no memory of the parent.
+    const MAX: usize = 8;
+    assert!(extra.len() <= MAX, "at most {MAX} extra descriptors");
+    let n = extra.len();
+    let mut pairs = [(-1i32, -1i32); MAX];
+    for (slot, e) in pairs.iter_mut().zip(extra) {
+        *slot = (e.file.as_raw_fd(), e.target);
+    }
+    // SAFETY: fcntl and dup2 are async-signal-safe; nothing is allocated.
     unsafe {
         cmd.pre_exec(move || {
-            if libc::dup2(src, dst) < 0 {
-                return Err(std::io::Error::last_os_error());
+            let mut high = [-1i32; MAX];
+            for i in 0..n {
+                high[i] = libc::fcntl(pairs[i].0, libc::F_DUPFD_CLOEXEC, 100);
+                if high[i] < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            for i in 0..n {
+                let dst = pairs[i].1;
+                if libc::dup2(high[i], dst) < 0 || libc::fcntl(dst, libc::F_SETFD, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
             }
             Ok(())
         });

@@ -86,7 +86,7 @@ const NOT_FOR_NEW_TMPFS: &[(&str, &str)] = &[
 ];
 
 /// `features`, parsed; a runtime without the command fails here.
-fn features(ctx: &mut Ctx) -> R<Value> {
+pub(super) fn features(ctx: &mut Ctx) -> R<Value> {
     let out = ctx.call(&["features"]);
     ensure!(out.success(), "features failed: {}", out.describe());
     let v: Value = serde_json::from_str(&out.stdout)
@@ -96,7 +96,7 @@ fn features(ctx: &mut Ctx) -> R<Value> {
 }
 
 /// A list of strings of the structure (empty when absent or null).
-fn names(v: &Value) -> R<Vec<String>> {
+pub(super) fn names(v: &Value) -> R<Vec<String>> {
     if v.is_null() {
         return Ok(Vec::new());
     }

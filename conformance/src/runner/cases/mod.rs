@@ -7,7 +7,9 @@ use crate::outcome::R;
 mod cgroups;
 mod devices;
 mod errors;
+mod fds;
 mod features;
+mod features_seccomp;
 mod hooks;
 mod lifecycle;
 mod linux;
@@ -19,6 +21,7 @@ mod process_linux;
 mod resources;
 mod seccomp;
 mod state;
+mod terminal;
 
 pub struct Case {
     pub name: &'static str,
@@ -45,7 +48,10 @@ pub fn all() -> Vec<&'static Case> {
         resources::CASES,
         hooks::CASES,
         features::CASES,
+        features_seccomp::CASES,
+        fds::CASES,
         seccomp::CASES,
+        terminal::CASES,
     ]
     .iter()
     .flat_map(|c| c.iter())

@@ -443,7 +443,7 @@ fn only_stdio_fds(ctx: &mut Ctx) -> R {
     let out = ctx.create_with(
         &id,
         CreateOpts {
-            extra_fd: Some(ExtraFd { file, target: 7 }),
+            extra_fds: vec![ExtraFd { file, target: 7 }],
             ..Default::default()
         },
     )?;

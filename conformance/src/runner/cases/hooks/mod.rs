@@ -7,12 +7,14 @@
 //! container (startContainer, after pivot_root) by /tmp/hooks, so one
 //! directory holds the call order and what each hook saw.
 
+mod config;
 mod failures;
 
 use super::Case;
 use crate::ctx::Ctx;
 use crate::host;
 use crate::outcome::{OrFail, R, ensure, ensure_eq};
+use config::*;
 use failures::*;
 use serde_json::{Value, json};
 use std::fs;
@@ -95,6 +97,36 @@ pub const CASES: &[Case] = &[
         clause: "config.md#configHooks",
         quote: "timeout (int, OPTIONAL) is the number of seconds before aborting the hook.",
         run: timeout,
+    },
+    Case {
+        name: "hooks.create_hooks_before_pivot_root",
+        clause: "config.md#configHooksCreateRuntime",
+        quote: "The createRuntime hooks MUST be called as part of the create operation after the runtime environment has been created (according to the configuration in config.json) but before the pivot_root or any equivalent operation has been executed. (The same for prestart and createContainer.)",
+        run: create_hooks_before_pivot_root,
+    },
+    Case {
+        name: "hooks.path_absolute",
+        clause: "config.md#configHooks",
+        quote: "This specification extends the IEEE standard in that path MUST be absolute.",
+        run: path_absolute,
+    },
+    Case {
+        name: "hooks.timeout_positive",
+        clause: "config.md#configHooks",
+        quote: "timeout (int, OPTIONAL) is the number of seconds before aborting the hook. If set, timeout MUST be greater than zero.",
+        run: timeout_positive,
+    },
+    Case {
+        name: "hooks.poststop_timeout",
+        clause: "runtime.md#runtimeLifecycle",
+        quote: "timeout: the number of seconds before aborting the hook. If any poststop hook fails, the runtime MUST log a warning, but the remaining hooks and lifecycle continue as if the hook had succeeded.",
+        run: poststop_timeout,
+    },
+    Case {
+        name: "hooks.start_container_timeout",
+        clause: "runtime.md#runtimeLifecycle",
+        quote: "timeout: the number of seconds before aborting the hook. If any startContainer hook fails, the runtime MUST generate an error, stop the container, and continue the lifecycle at step 12.",
+        run: start_container_timeout,
     },
     Case {
         name: "hooks.prestart_fails",
