@@ -158,6 +158,7 @@ fn validate(spec: &Spec) -> Result<(), BundleError> {
     validate_process(spec)?;
     validate_namespaces(spec)?;
     validate_rlimits(spec)?;
+    validate_linux_paths(spec)?;
     crate::linux::hooks::validate(spec.hooks().as_ref())?;
     if let Some(res) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
         crate::linux::resources::validate(res)?;
@@ -177,6 +178,28 @@ fn validate_rlimits(spec: &Spec) -> Result<(), BundleError> {
             ));
         }
         seen.push(r.typ());
+    }
+    Ok(())
+}
+
+/// config-linux.md: maskedPaths and readonlyPaths "MUST be absolute paths in
+/// the container namespace"; a relative one is refused rather than guessed at.
+fn validate_linux_paths(spec: &Spec) -> Result<(), BundleError> {
+    let Some(linux) = spec.linux().as_ref() else {
+        return Ok(());
+    };
+    for (field, paths) in [
+        ("linux.maskedPaths", linux.masked_paths()),
+        ("linux.readonlyPaths", linux.readonly_paths()),
+    ] {
+        for (i, p) in paths.iter().flatten().enumerate() {
+            if !Path::new(p).is_absolute() {
+                return Err(invalid(
+                    format!("{field}[{i}]"),
+                    format!("{p} is not an absolute path"),
+                ));
+            }
+        }
     }
     Ok(())
 }

@@ -13,6 +13,7 @@ mod features_seccomp;
 mod hooks;
 mod lifecycle;
 mod linux;
+mod linux_paths;
 mod mount_attrs;
 mod mounts;
 mod namespaces;
@@ -43,6 +44,7 @@ pub fn all() -> Vec<&'static Case> {
         mounts::CASES,
         mount_attrs::CASES,
         linux::CASES,
+        linux_paths::CASES,
         devices::CASES,
         cgroups::CASES,
         resources::CASES,
