@@ -5,6 +5,7 @@ use crate::ctx::Ctx;
 use crate::outcome::R;
 
 mod cgroups;
+mod config_version;
 mod devices;
 mod errors;
 mod fds;
@@ -38,6 +39,7 @@ pub fn all() -> Vec<&'static Case> {
         lifecycle::CASES,
         state::CASES,
         errors::CASES,
+        config_version::CASES,
         namespaces::CASES,
         process::CASES,
         process_linux::CASES,
