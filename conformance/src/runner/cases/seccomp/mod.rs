@@ -129,6 +129,12 @@ pub const CASES: &[Case] = &[
         quote: "action (string, REQUIRED) - the action for seccomp rules. A valid list of constants as of libseccomp v2.6.0 is shown below.",
         run: action_unknown_fails,
     },
+    Case {
+        name: "seccomp.setup_syscalls_denied",
+        clause: "config-linux.md#configLinuxSeccomp",
+        quote: SECCOMP,
+        run: setup_syscalls_denied,
+    },
 ];
 
 const DEFAULT_ERRNO_RET: &str =
@@ -403,4 +409,21 @@ fn listener_metadata_without_path_fails(ctx: &mut Ctx) -> R {
     profile["listenerMetadata"] = json!("conformance");
     ctx.config["linux"]["seccomp"] = profile;
     refused(ctx)
+}
+
+/// runtime-tools' linux_seccomp: getcwd denied, without noNewPrivileges (so
+/// the filter is loaded while the runtime is still setting the process up).
+/// The filter is for the program: the container must start, and the
+/// program's getcwd fails.
+fn setup_syscalls_denied(ctx: &mut Ctx) -> R {
+    ctx.config["process"]["noNewPrivileges"] = json!(false);
+    ctx.config["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["getcwd"], "action": "SCMP_ACT_ERRNO"}]});
+    let p = ctx.run_probe(&[])?;
+    ensure_eq!(
+        p.report()?["cwd"],
+        Value::Null,
+        "the program's getcwd (denied)"
+    );
+    Ok(())
 }
