@@ -515,7 +515,34 @@ fn pass_preserved_fds(n: u32) -> Result<(), InitError> {
         // SAFETY: clearing FD_CLOEXEC on a descriptor checked open in the plan.
         unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
     }
-    close_range(3 + n, u32::MAX, libc::CLOSE_RANGE_CLOEXEC)
+    // This runs under the seccomp filter when the process keeps its
+    // privileges: a profile older than close_range (runtime-tools' default
+    // one) denies it, and the descriptors are then marked one by one.
+    close_range(3 + n, u32::MAX, libc::CLOSE_RANGE_CLOEXEC).or_else(|_| cloexec_each_from(3 + n))
+}
+
+/// Marks close-on-exec every open descriptor from `first` on, as listed in
+/// /proc/self/fd, or by trying each number below RLIMIT_NOFILE without it.
+fn cloexec_each_from(first: u32) -> Result<(), InitError> {
+    let first = first as i32;
+    let open: Vec<i32> = match std::fs::read_dir("/proc/self/fd") {
+        Ok(dir) => dir
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .filter(|&fd| fd >= first)
+            .collect(),
+        Err(_) => {
+            let (soft, _) =
+                nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+                    .map_err(sys("getrlimit RLIMIT_NOFILE"))?;
+            (first..i32::try_from(soft).unwrap_or(i32::MAX)).collect()
+        }
+    };
+    for fd in open {
+        // SAFETY: sets a flag on a descriptor number; one that is not open
+        // (the directory's own, closed by now, or a gap) gives EBADF.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
+    Ok(())
 }
 
 /// A created container's init is a PID namespace's init, which the kernel

@@ -135,6 +135,12 @@ pub const CASES: &[Case] = &[
         quote: SECCOMP,
         run: setup_syscalls_denied,
     },
+    Case {
+        name: "seccomp.close_range_denied",
+        clause: "config-linux.md#configLinuxSeccomp",
+        quote: SECCOMP,
+        run: close_range_denied,
+    },
 ];
 
 const DEFAULT_ERRNO_RET: &str =
@@ -424,6 +430,22 @@ fn setup_syscalls_denied(ctx: &mut Ctx) -> R {
         p.report()?["cwd"],
         Value::Null,
         "the program's getcwd (denied)"
+    );
+    Ok(())
+}
+
+/// A profile older than close_range (runtime-tools' default one) denies it
+/// while the runtime still closes its descriptors: the container starts,
+/// and still only stdio reaches the program.
+fn close_range_denied(ctx: &mut Ctx) -> R {
+    ctx.config["process"]["noNewPrivileges"] = json!(false);
+    ctx.config["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["close_range"], "action": "SCMP_ACT_ERRNO"}]});
+    let p = ctx.run_probe(&[])?;
+    ensure_eq!(
+        crate::probe::numbers(&p.report()?["fds"]),
+        vec![0, 1, 2],
+        "open descriptors of the program"
     );
     Ok(())
 }
