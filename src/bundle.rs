@@ -155,9 +155,11 @@ fn resolve_rootfs(dir: &Path, spec: &Spec) -> Result<PathBuf, BundleError> {
 }
 
 fn validate(spec: &Spec) -> Result<(), BundleError> {
+    validate_oci_version(spec.version())?;
     validate_process(spec)?;
     validate_namespaces(spec)?;
     validate_rlimits(spec)?;
+    validate_linux_paths(spec)?;
     crate::linux::hooks::validate(spec.hooks().as_ref())?;
     if let Some(res) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
         crate::linux::resources::validate(res)?;
@@ -177,6 +179,74 @@ fn validate_rlimits(spec: &Spec) -> Result<(), BundleError> {
             ));
         }
         seen.push(r.typ());
+    }
+    Ok(())
+}
+
+/// config.md: ociVersion is REQUIRED and "MUST be in SemVer v2.0.0 format";
+/// a major version other than 1 is a specification rt does not implement.
+fn validate_oci_version(version: &str) -> Result<(), BundleError> {
+    if version.is_empty() {
+        return Err(invalid("ociVersion", "is required"));
+    }
+    if !is_semver(version) {
+        return Err(invalid(
+            "ociVersion",
+            format!("{version:?} is not a SemVer 2.0.0 version"),
+        ));
+    }
+    if version.split('.').next() != Some("1") {
+        return Err(invalid(
+            "ociVersion",
+            format!("{version}: rt implements version 1 of the runtime specification"),
+        ));
+    }
+    Ok(())
+}
+
+/// SemVer 2.0.0: MAJOR.MINOR.PATCH, numbers without leading zeros, then an
+/// optional `-pre.release` and `+build` of dot-separated [0-9A-Za-z-] words.
+fn is_semver(v: &str) -> bool {
+    let (v, build) = match v.split_once('+') {
+        Some((v, b)) => (v, Some(b)),
+        None => (v, None),
+    };
+    let (core, pre) = match v.split_once('-') {
+        Some((c, p)) => (c, Some(p)),
+        None => (v, None),
+    };
+    let number = |n: &str| {
+        !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) && (n == "0" || !n.starts_with('0'))
+    };
+    let word = |w: &str| !w.is_empty() && w.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    let parts: Vec<&str> = core.split('.').collect();
+    parts.len() == 3
+        && parts.iter().all(|p| number(p))
+        && pre.is_none_or(|p| {
+            p.split('.')
+                .all(|w| word(w) && (!w.bytes().all(|b| b.is_ascii_digit()) || number(w)))
+        })
+        && build.is_none_or(|b| b.split('.').all(word))
+}
+
+/// config-linux.md: maskedPaths and readonlyPaths "MUST be absolute paths in
+/// the container namespace"; a relative one is refused rather than guessed at.
+fn validate_linux_paths(spec: &Spec) -> Result<(), BundleError> {
+    let Some(linux) = spec.linux().as_ref() else {
+        return Ok(());
+    };
+    for (field, paths) in [
+        ("linux.maskedPaths", linux.masked_paths()),
+        ("linux.readonlyPaths", linux.readonly_paths()),
+    ] {
+        for (i, p) in paths.iter().flatten().enumerate() {
+            if !Path::new(p).is_absolute() {
+                return Err(invalid(
+                    format!("{field}[{i}]"),
+                    format!("{p} is not an absolute path"),
+                ));
+            }
+        }
     }
     Ok(())
 }
@@ -263,6 +333,26 @@ fn reject_unsupported(spec: &Spec) -> Result<(), BundleError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn oci_version_is_semver_of_major_1() {
+        for ok in [
+            "1.0.0",
+            "1.0.2-dev",
+            "1.3.0",
+            "1.1.0-rc.1",
+            "1.0.0-rc2-dev",
+            "1.2.3+build.7",
+        ] {
+            assert!(validate_oci_version(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "", "invalid", "1.0", "1.0.0.0", "01.0.0", "1.02.0", "1.0.0-", "1.0.0-01", "1.0.0+",
+            "v1.0.0", "2.0.0",
+        ] {
+            assert!(validate_oci_version(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn scheduler_flags_take_the_specs_names() {

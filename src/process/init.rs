@@ -238,6 +238,11 @@ pub(super) fn prepare_program(
     // The labels take effect at execve; written before seccomp and the
     // user switch can stand in the way, as runc does.
     p.lsm.set_exec(&AttrDir::current())?;
+    // Entered before the filter, which may deny chdir or getcwd (runtime-tools'
+    // linux_seccomp denies getcwd): the filter is for the program, not for
+    // rt's own setup. Still root, as runc's first attempt; a directory only
+    // the container's user may enter is entered once it is that user.
+    let cwd_entered = enter_cwd_privileged(&p.cwd)?;
     // Without no_new_privs, loading a filter takes CAP_SYS_ADMIN: runc loads
     // it here, still privileged, before the capabilities and user change.
     if !p.no_new_privs {
@@ -246,7 +251,9 @@ pub(super) fn prepare_program(
     p.caps.apply_bounding()?;
     user::switch_user(&p.identity, !in_userns || setgroups_allowed())?;
     p.caps.apply_sets()?;
-    enter_cwd(&p.cwd)?;
+    if !cwd_entered {
+        enter_cwd(&p.cwd)?;
+    }
     if p.no_new_privs {
         user::set_no_new_privs()?;
     }
@@ -419,12 +426,28 @@ fn make_cwd(cwd: &Path) -> Result<(), InitError> {
     std::fs::create_dir_all(cwd).map_err(|e| InitError::Cwd(cwd.to_path_buf(), e.to_string()))
 }
 
+/// Enters cwd while still privileged: false when root may not (EACCES or
+/// EPERM, e.g. a volume owned by the container's user on a root-squashing
+/// filesystem), for `enter_cwd` to try again as the container's user.
+fn enter_cwd_privileged(cwd: &Path) -> Result<bool, InitError> {
+    match nix::unistd::chdir(cwd) {
+        Err(nix::errno::Errno::EACCES | nix::errno::Errno::EPERM) => Ok(false),
+        Err(e) => Err(InitError::Cwd(cwd.to_path_buf(), e.to_string())),
+        Ok(()) => verify_cwd(cwd).map(|()| true),
+    }
+}
+
 /// Enters cwd as the container's user, and checks it lies inside the
-/// container: a leaked host directory fd must not become the cwd
-/// (CVE-2024-21626).
+/// container.
 fn enter_cwd(cwd: &Path) -> Result<(), InitError> {
+    nix::unistd::chdir(cwd).map_err(|e| InitError::Cwd(cwd.to_path_buf(), e.to_string()))?;
+    verify_cwd(cwd)
+}
+
+/// The working directory must lie inside the container: a leaked host
+/// directory fd must not become the cwd (CVE-2024-21626).
+fn verify_cwd(cwd: &Path) -> Result<(), InitError> {
     let fail = |why: String| InitError::Cwd(cwd.to_path_buf(), why);
-    nix::unistd::chdir(cwd).map_err(|e| fail(e.to_string()))?;
     match nix::unistd::getcwd() {
         Ok(p) if p.is_absolute() => Ok(()),
         Ok(p) => Err(fail(format!(
@@ -492,7 +515,34 @@ fn pass_preserved_fds(n: u32) -> Result<(), InitError> {
         // SAFETY: clearing FD_CLOEXEC on a descriptor checked open in the plan.
         unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
     }
-    close_range(3 + n, u32::MAX, libc::CLOSE_RANGE_CLOEXEC)
+    // This runs under the seccomp filter when the process keeps its
+    // privileges: a profile older than close_range (runtime-tools' default
+    // one) denies it, and the descriptors are then marked one by one.
+    close_range(3 + n, u32::MAX, libc::CLOSE_RANGE_CLOEXEC).or_else(|_| cloexec_each_from(3 + n))
+}
+
+/// Marks close-on-exec every open descriptor from `first` on, as listed in
+/// /proc/self/fd, or by trying each number below RLIMIT_NOFILE without it.
+fn cloexec_each_from(first: u32) -> Result<(), InitError> {
+    let first = first as i32;
+    let open: Vec<i32> = match std::fs::read_dir("/proc/self/fd") {
+        Ok(dir) => dir
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .filter(|&fd| fd >= first)
+            .collect(),
+        Err(_) => {
+            let (soft, _) =
+                nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+                    .map_err(sys("getrlimit RLIMIT_NOFILE"))?;
+            (first..i32::try_from(soft).unwrap_or(i32::MAX)).collect()
+        }
+    };
+    for fd in open {
+        // SAFETY: sets a flag on a descriptor number; one that is not open
+        // (the directory's own, closed by now, or a gap) gives EBADF.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
+    Ok(())
 }
 
 /// A created container's init is a PID namespace's init, which the kernel

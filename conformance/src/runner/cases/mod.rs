@@ -5,6 +5,7 @@ use crate::ctx::Ctx;
 use crate::outcome::R;
 
 mod cgroups;
+mod config_version;
 mod devices;
 mod errors;
 mod fds;
@@ -13,6 +14,7 @@ mod features_seccomp;
 mod hooks;
 mod lifecycle;
 mod linux;
+mod linux_paths;
 mod mount_attrs;
 mod mounts;
 mod namespaces;
@@ -37,12 +39,14 @@ pub fn all() -> Vec<&'static Case> {
         lifecycle::CASES,
         state::CASES,
         errors::CASES,
+        config_version::CASES,
         namespaces::CASES,
         process::CASES,
         process_linux::CASES,
         mounts::CASES,
         mount_attrs::CASES,
         linux::CASES,
+        linux_paths::CASES,
         devices::CASES,
         cgroups::CASES,
         resources::CASES,

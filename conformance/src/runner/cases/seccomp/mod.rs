@@ -129,6 +129,18 @@ pub const CASES: &[Case] = &[
         quote: "action (string, REQUIRED) - the action for seccomp rules. A valid list of constants as of libseccomp v2.6.0 is shown below.",
         run: action_unknown_fails,
     },
+    Case {
+        name: "seccomp.setup_syscalls_denied",
+        clause: "config-linux.md#configLinuxSeccomp",
+        quote: SECCOMP,
+        run: setup_syscalls_denied,
+    },
+    Case {
+        name: "seccomp.close_range_denied",
+        clause: "config-linux.md#configLinuxSeccomp",
+        quote: SECCOMP,
+        run: close_range_denied,
+    },
 ];
 
 const DEFAULT_ERRNO_RET: &str =
@@ -403,4 +415,37 @@ fn listener_metadata_without_path_fails(ctx: &mut Ctx) -> R {
     profile["listenerMetadata"] = json!("conformance");
     ctx.config["linux"]["seccomp"] = profile;
     refused(ctx)
+}
+
+/// runtime-tools' linux_seccomp: getcwd denied, without noNewPrivileges (so
+/// the filter is loaded while the runtime is still setting the process up).
+/// The filter is for the program: the container must start, and the
+/// program's getcwd fails.
+fn setup_syscalls_denied(ctx: &mut Ctx) -> R {
+    ctx.config["process"]["noNewPrivileges"] = json!(false);
+    ctx.config["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["getcwd"], "action": "SCMP_ACT_ERRNO"}]});
+    let p = ctx.run_probe(&[])?;
+    ensure_eq!(
+        p.report()?["cwd"],
+        Value::Null,
+        "the program's getcwd (denied)"
+    );
+    Ok(())
+}
+
+/// A profile older than close_range (runtime-tools' default one) denies it
+/// while the runtime still closes its descriptors: the container starts,
+/// and still only stdio reaches the program.
+fn close_range_denied(ctx: &mut Ctx) -> R {
+    ctx.config["process"]["noNewPrivileges"] = json!(false);
+    ctx.config["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["close_range"], "action": "SCMP_ACT_ERRNO"}]});
+    let p = ctx.run_probe(&[])?;
+    ensure_eq!(
+        crate::probe::numbers(&p.report()?["fds"]),
+        vec![0, 1, 2],
+        "open descriptors of the program"
+    );
+    Ok(())
 }
