@@ -277,3 +277,47 @@ fn hooks_run_by_run() {
     assert_eq!(seen, want);
     b.assert_nothing_left();
 }
+
+/// A hook without `env` inherits the runtime's environment (runc and crun
+/// do; crun's test_hooks.py test-hook-env-inherit); one with an `env`, even
+/// empty, gets exactly that.
+#[test]
+fn hooks_env_absent_inherits_the_runtimes() {
+    let Some(b) = Bundle::new("hooks_env_absent_inherits_the_runtimes") else {
+        return;
+    };
+    let dump = |file: &str| format!("tr '\\0' '\\n' < /proc/$$/environ > {}", file);
+    let (inherit, given, empty) = (
+        b.dir.join("inherit.env"),
+        b.dir.join("given.env"),
+        b.dir.join("empty.env"),
+    );
+    b.config(|c| {
+        c["hooks"] = json!({"prestart": [
+            {"path": "/bin/sh", "args": ["sh", "-c", dump(inherit.to_str().unwrap())]},
+            {"path": "/bin/sh", "args": ["sh", "-c", dump(given.to_str().unwrap())],
+             "env": ["ONLY=this"]},
+            {"path": "/bin/sh", "args": ["sh", "-c", dump(empty.to_str().unwrap())], "env": []},
+        ]});
+        c["process"]["args"] = json!(["true"]);
+    });
+    b.create_ok(&b.id);
+    // The harness runs rt with RT_IT_HOST_ONLY=leak.
+    let inherited = fs::read_to_string(&inherit).unwrap();
+    assert!(
+        inherited.lines().any(|l| l == "RT_IT_HOST_ONLY=leak"),
+        "{inherited}"
+    );
+    let given = fs::read_to_string(&given).unwrap();
+    assert!(
+        given
+            .lines()
+            .all(|l| l == "ONLY=this" || l.starts_with("PWD=")),
+        "{given}"
+    );
+    assert!(given.contains("ONLY=this"), "{given}");
+    let empty = fs::read_to_string(&empty).unwrap();
+    assert!(empty.lines().all(|l| l.starts_with("PWD=")), "{empty}");
+    b.delete_force(&b.id).ok();
+    b.assert_nothing_left();
+}

@@ -153,12 +153,16 @@ fn command(hook: &Hook, stdin: File, output: &File) -> std::io::Result<Command> 
     if let Some((argv0, rest)) = args.split_first() {
         cmd.arg0(argv0).args(rest);
     }
-    cmd.env_clear();
     // A group of its own, so that a timeout aborts its children too.
     cmd.process_group(0);
-    for var in hook.env().iter().flatten() {
-        let (k, v) = var.split_once('=').unwrap_or((var, ""));
-        cmd.env(k, v);
+    // Without `env` the hook inherits the runtime's environment, as in runc
+    // and crun; with one (even empty) it gets exactly that.
+    if let Some(env) = hook.env() {
+        cmd.env_clear();
+        for var in env {
+            let (k, v) = var.split_once('=').unwrap_or((var, ""));
+            cmd.env(k, v);
+        }
     }
     cmd.stdin(Stdio::from(stdin))
         .stdout(Stdio::from(output.try_clone()?))
