@@ -321,3 +321,40 @@ fn hooks_env_absent_inherits_the_runtimes() {
     b.delete_force(&b.id).ok();
     b.assert_nothing_left();
 }
+
+/// The hooks the container's init runs (createContainer, startContainer)
+/// inherit the process's environment instead, as runc's init has taken it
+/// on by then (youki's contest start_container_env_inherit).
+#[test]
+fn hooks_in_the_container_inherit_the_process_env() {
+    let Some(b) = Bundle::new("hooks_in_the_container_inherit_the_process_env") else {
+        return;
+    };
+    let log = b.dir.join("created.env");
+    // /proc/self through the shell's own descriptor: before pivot_root the
+    // hook sees the host's /proc, where its $$ means another process.
+    let dump =
+        |file: &str| format!("exec 3< /proc/self/environ; tr '\\0' '\\n' <&3 > {file}; true");
+    b.config(|c| {
+        c["hooks"] = json!({
+            "createContainer": [{"path": "/bin/sh", "args": ["sh", "-c", dump(log.to_str().unwrap())]}],
+            "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", dump("/tmp/start.env")]}],
+        });
+        c["process"]["env"] = json!(["PATH=/bin", "ONE=one", "ONE=two"]);
+        c["process"]["args"] = json!(["sleep", "1000"]);
+    });
+    b.create_ok(&b.id);
+    b.start(&b.id).ok();
+    let start = b.host_path("/tmp/start.env");
+    assert!(wait_until(WAIT, || start.exists()));
+    for env in [
+        fs::read_to_string(&log).unwrap(),
+        fs::read_to_string(&start).unwrap(),
+    ] {
+        let mut lines: Vec<&str> = env.lines().collect();
+        lines.sort_unstable();
+        assert_eq!(lines, ["ONE=two", "PATH=/bin"]);
+    }
+    b.delete_force(&b.id).ok();
+    b.assert_nothing_left();
+}

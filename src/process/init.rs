@@ -217,7 +217,8 @@ fn run_hooks_here(plan: &InitPlan, step: Step, status: Status) -> Result<(), Ini
         return Ok(());
     };
     let state = StateJson::for_hook(record, status, nix::unistd::getpid().as_raw());
-    hooks::run(step, record.hooks.as_ref(), &state)?;
+    let env = dedup_env(&plan.process.env);
+    hooks::run_in_container(step, record.hooks.as_ref(), &state, &env)?;
     Ok(())
 }
 
@@ -446,11 +447,7 @@ fn enter_cwd(cwd: &Path) -> Result<(), InitError> {
     }
 }
 
-/// The environment execve gets: a name given twice keeps its first place
-/// and its last value (runc sets each entry in turn, so `exec --env` and
-/// LISTEN_FDS override the config's), and HOME comes from /etc/passwd when
-/// missing.
-fn program_env(env: &[String], uid: u32) -> Vec<String> {
+fn dedup_env(env: &[String]) -> Vec<String> {
     let name = |e: &str| e.split_once('=').map_or(e, |(n, _)| n).to_string();
     let mut out: Vec<String> = Vec::with_capacity(env.len() + 1);
     for e in env {
@@ -459,6 +456,15 @@ fn program_env(env: &[String], uid: u32) -> Vec<String> {
             None => out.push(e.clone()),
         }
     }
+    out
+}
+
+/// The environment execve gets: a name given twice keeps its first place
+/// and its last value (runc sets each entry in turn, so `exec --env` and
+/// LISTEN_FDS override the config's), and HOME comes from /etc/passwd when
+/// missing.
+fn program_env(env: &[String], uid: u32) -> Vec<String> {
+    let mut out = dedup_env(env);
     if !out.iter().any(|e| e.starts_with("HOME=")) {
         out.push(format!("HOME={}", user::home_dir(uid)));
     }
