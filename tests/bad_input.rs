@@ -207,3 +207,20 @@ fn bad_input_sysctl_that_would_change_the_host() {
     );
     control(&b);
 }
+
+/// kernel.hostname would compete with the hostname field: refused even with
+/// a uts namespace, as runc does (crun's test_start.py uts-sysctl).
+#[test]
+fn bad_input_sysctl_kernel_hostname() {
+    let Some(b) = Bundle::new("bad_input_sysctl_kernel_hostname") else {
+        return;
+    };
+    b.config(|c| c["linux"]["sysctl"] = json!({"kernel.hostname": "foo"}));
+    let out = assert_create_fails_cleanly(&b, &b.id);
+    assert!(
+        out.stderr.contains("kernel.hostname") && out.stderr.contains("hostname field"),
+        "{}",
+        out.stderr
+    );
+    control(&b);
+}

@@ -379,3 +379,30 @@ fn exec_shebang_proc_self_exe_cannot_overwrite_the_runtime() {
     b.delete_force(&b.id).ok();
     b.assert_nothing_left();
 }
+
+/// `exec --env` overrides the config's value of a name (runc), and the
+/// process leads its own session (crun's test_exec.py exec-getpgrp and
+/// exec-add-environment_variable).
+#[test]
+fn exec_env_overrides_and_own_session() {
+    let Some(b) = Bundle::new("exec_env_overrides_and_own_session") else {
+        return;
+    };
+    running(&b);
+    let script = "echo $PATH; read -r pid comm st ppid pgrp sid rest < /proc/self/stat; \
+                  [ $pid = $pgrp ] && [ $pid = $sid ] && echo leader";
+    let out = b
+        .rt(&[
+            "exec",
+            "-e",
+            "PATH=/usr/bin:/bin",
+            &b.id,
+            "/bin/sh",
+            "-c",
+            script,
+        ])
+        .ok();
+    assert_eq!(out.stdout, "/usr/bin:/bin\nleader\n");
+    b.delete_force(&b.id).ok();
+    b.assert_nothing_left();
+}

@@ -277,3 +277,84 @@ fn hooks_run_by_run() {
     assert_eq!(seen, want);
     b.assert_nothing_left();
 }
+
+/// A hook without `env` inherits the runtime's environment (runc and crun
+/// do; crun's test_hooks.py test-hook-env-inherit); one with an `env`, even
+/// empty, gets exactly that.
+#[test]
+fn hooks_env_absent_inherits_the_runtimes() {
+    let Some(b) = Bundle::new("hooks_env_absent_inherits_the_runtimes") else {
+        return;
+    };
+    let dump = |file: &str| format!("tr '\\0' '\\n' < /proc/$$/environ > {}", file);
+    let (inherit, given, empty) = (
+        b.dir.join("inherit.env"),
+        b.dir.join("given.env"),
+        b.dir.join("empty.env"),
+    );
+    b.config(|c| {
+        c["hooks"] = json!({"prestart": [
+            {"path": "/bin/sh", "args": ["sh", "-c", dump(inherit.to_str().unwrap())]},
+            {"path": "/bin/sh", "args": ["sh", "-c", dump(given.to_str().unwrap())],
+             "env": ["ONLY=this"]},
+            {"path": "/bin/sh", "args": ["sh", "-c", dump(empty.to_str().unwrap())], "env": []},
+        ]});
+        c["process"]["args"] = json!(["true"]);
+    });
+    b.create_ok(&b.id);
+    // The harness runs rt with RT_IT_HOST_ONLY=leak.
+    let inherited = fs::read_to_string(&inherit).unwrap();
+    assert!(
+        inherited.lines().any(|l| l == "RT_IT_HOST_ONLY=leak"),
+        "{inherited}"
+    );
+    let given = fs::read_to_string(&given).unwrap();
+    assert!(
+        given
+            .lines()
+            .all(|l| l == "ONLY=this" || l.starts_with("PWD=")),
+        "{given}"
+    );
+    assert!(given.contains("ONLY=this"), "{given}");
+    let empty = fs::read_to_string(&empty).unwrap();
+    assert!(empty.lines().all(|l| l.starts_with("PWD=")), "{empty}");
+    b.delete_force(&b.id).ok();
+    b.assert_nothing_left();
+}
+
+/// The hooks the container's init runs (createContainer, startContainer)
+/// inherit the process's environment instead, as runc's init has taken it
+/// on by then (youki's contest start_container_env_inherit).
+#[test]
+fn hooks_in_the_container_inherit_the_process_env() {
+    let Some(b) = Bundle::new("hooks_in_the_container_inherit_the_process_env") else {
+        return;
+    };
+    let log = b.dir.join("created.env");
+    // /proc/self through the shell's own descriptor: before pivot_root the
+    // hook sees the host's /proc, where its $$ means another process.
+    let dump =
+        |file: &str| format!("exec 3< /proc/self/environ; tr '\\0' '\\n' <&3 > {file}; true");
+    b.config(|c| {
+        c["hooks"] = json!({
+            "createContainer": [{"path": "/bin/sh", "args": ["sh", "-c", dump(log.to_str().unwrap())]}],
+            "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", dump("/tmp/start.env")]}],
+        });
+        c["process"]["env"] = json!(["PATH=/bin", "ONE=one", "ONE=two"]);
+        c["process"]["args"] = json!(["sleep", "1000"]);
+    });
+    b.create_ok(&b.id);
+    b.start(&b.id).ok();
+    let start = b.host_path("/tmp/start.env");
+    assert!(wait_until(WAIT, || start.exists()));
+    for env in [
+        fs::read_to_string(&log).unwrap(),
+        fs::read_to_string(&start).unwrap(),
+    ] {
+        let mut lines: Vec<&str> = env.lines().collect();
+        lines.sort_unstable();
+        assert_eq!(lines, ["ONE=two", "PATH=/bin"]);
+    }
+    b.delete_force(&b.id).ok();
+    b.assert_nothing_left();
+}

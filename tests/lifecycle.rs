@@ -428,3 +428,37 @@ fn lifecycle_list_shows_containers() {
         assert!(e["created"].is_string() && e["owner"].is_string(), "{e}");
     }
 }
+
+/// `delete --force` removes the container even when a cgroup stays busy
+/// after the kill, and says why (runc and crun do; crun's test_delete.py
+/// freezes the init in another v1 freezer cgroup, where SIGKILL waits).
+#[test]
+fn delete_force_with_a_busy_cgroup_still_removes_the_container() {
+    let Some(b) = Bundle::new("delete_force_with_a_busy_cgroup_still_removes_the_container") else {
+        return;
+    };
+    let freezer = std::path::Path::new("/sys/fs/cgroup/freezer");
+    if is_cgroup2_host() || !freezer.join("cgroup.procs").exists() {
+        eprintln!("skipping: needs a cgroup v1 freezer hierarchy");
+        return;
+    }
+    b.set_args(&["sleep", "1000"]);
+    let pid = b.create_ok(&b.id);
+    // A freezer cgroup of the test's own, beside the container's.
+    let frozen = freezer.join(format!("{CGROUP_PARENT}/{}-frozen", b.name));
+    fs::create_dir_all(&frozen).unwrap();
+    fs::write(frozen.join("cgroup.procs"), pid.to_string()).unwrap();
+    fs::write(frozen.join("freezer.state"), "FROZEN").unwrap();
+    assert!(wait_until(WAIT, || {
+        fs::read_to_string(frozen.join("freezer.state")).is_ok_and(|s| s.trim() == "FROZEN")
+    }));
+    let out = b.delete_force(&b.id);
+    let thawed = fs::write(frozen.join("freezer.state"), "THAWED");
+    let gone = wait_until(WAIT, || !pid_alive(pid));
+    let removed = wait_until(WAIT, || fs::remove_dir(&frozen).is_ok() || !frozen.exists());
+    assert!(out.success(), "{}", out.stderr);
+    assert!(out.stderr.contains("busy"), "{}", out.stderr);
+    assert!(!b.state_root.join(&b.id).exists(), "state dir left");
+    thawed.unwrap();
+    assert!(gone && removed, "the killed init did not go once thawed");
+}

@@ -345,3 +345,22 @@ fn mounts_symlinked_target_stays_inside_rootfs() {
     );
     b.assert_nothing_left();
 }
+
+/// A mount target that is a dangling symlink is made where the link points,
+/// inside the root, as runc and crun do (crun's test_mounts.py
+/// mount-symlink-not-existing); a link climbing above `/` stays inside.
+#[test]
+fn mounts_dangling_symlink_target_is_made_inside_rootfs() {
+    let Some(b) = Bundle::new("mounts_dangling_symlink_target_is_made_inside_rootfs") else {
+        return;
+    };
+    std::os::unix::fs::symlink("../../../foo/bar/here", b.host_path("/etc/not-existing")).unwrap();
+    b.add_mount(json!({"destination": "/etc/not-existing", "type": "bind",
+                       "source": "/etc/hostname", "options": ["bind", "ro"]}));
+    b.set_script("grep -c ' /foo/bar/here ' /proc/self/mountinfo; cat /etc/not-existing");
+    let host = fs::read_to_string("/etc/hostname").unwrap();
+    assert_eq!(b.run_ok(), format!("1\n{host}"));
+    assert!(b.host_path("/foo/bar/here").is_file());
+    assert!(!b.dir.join("foo").exists(), "made outside the rootfs");
+    b.assert_nothing_left();
+}

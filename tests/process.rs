@@ -403,3 +403,47 @@ fn process_runtime_binary_cannot_be_overwritten_through_proc_exe() {
     );
     b.assert_nothing_left();
 }
+
+/// A missing cwd is made inside the rootfs before it turns read-only, as
+/// runc does (crun's test_cwd.py cwd-not-exist: its root is read-only).
+#[test]
+fn process_cwd_made_before_the_root_turns_read_only() {
+    let Some(b) = Bundle::new("process_cwd_made_before_the_root_turns_read_only") else {
+        return;
+    };
+    b.config(|c| {
+        c["root"]["readonly"] = json!(true);
+        c["process"]["cwd"] = json!("/made/here");
+    });
+    b.set_script("pwd; touch /made/here/x 2>/dev/null || echo read-only");
+    assert_eq!(b.run_ok(), "/made/here\nread-only\n");
+    assert!(b.rootfs.join("made/here").is_dir());
+}
+
+/// A name given twice in the environment keeps its first place and its
+/// last value (runc sets each entry in turn); PATH lookup uses that value.
+#[test]
+fn process_env_duplicates_last_one_wins() {
+    let Some(b) = Bundle::new("process_env_duplicates_last_one_wins") else {
+        return;
+    };
+    b.config(|c| {
+        c["process"]["env"] = json!(["PATH=/nowhere", "A=1", "B=2", "A=3", "PATH=/bin"]);
+    });
+    b.set_args(&["env"]);
+    let out = b.run_ok();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines, ["PATH=/bin", "A=3", "B=2", "HOME=/root"], "{out}");
+}
+
+/// The container's process leads a session and a process group of its own,
+/// as with runc (crun's test_exec.py exec-getpgrp): fields 5 and 6 of
+/// /proc/self/stat are its own PID.
+#[test]
+fn process_leads_its_own_session() {
+    let Some(b) = Bundle::new("process_leads_its_own_session") else {
+        return;
+    };
+    b.set_script("exec cut -d' ' -f1,5,6 /proc/self/stat");
+    assert_eq!(b.run_ok(), "1 1 1\n");
+}

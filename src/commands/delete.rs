@@ -31,7 +31,13 @@ pub fn run(root: &Path, args: &DeleteArgs) -> Result<i32> {
             args.id
         )));
     }
-    teardown(&record)?;
+    match teardown(&record) {
+        // As runc and crun: with --force, a cgroup still busy after the kill
+        // (a process the kill cannot finish yet, such as one frozen in another
+        // freezer cgroup) is reported and the container removed all the same.
+        Err(Error::Cgroup(e)) if args.force => crate::logging::warn(&e.to_string()),
+        other => other?,
+    }
     dir.destroy()?;
     run_poststop_hooks(&record);
     Ok(0)
@@ -74,7 +80,7 @@ pub fn teardown(record: &Record) -> Result<()> {
             unsafe { libc::kill(pid, libc::SIGKILL) };
         }
     }
-    cgroups::remove(&record.cgroup_dirs)?;
+    let removed = cgroups::remove(&record.cgroup_dirs);
     crate::linux::intelrdt::remove(&record.rdt_dirs);
-    Ok(())
+    Ok(removed?)
 }

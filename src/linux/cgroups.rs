@@ -353,11 +353,16 @@ pub fn kill_all(dirs: &[PathBuf]) -> bool {
 }
 
 /// Removes the container's directories (leaf only, as runc does).
+/// Removes every directory it can: one busy hierarchy does not keep the
+/// others. The first failure is returned.
 pub fn remove(dirs: &[PathBuf]) -> Result<(), CgroupError> {
+    let mut first = None;
     for dir in dirs {
-        remove_dir(dir).map_err(io_err("remove", dir))?;
+        if let Err(e) = remove_dir(dir) {
+            first.get_or_insert_with(|| io_err("remove", dir)(e));
+        }
     }
-    Ok(())
+    first.map_or(Ok(()), Err)
 }
 
 /// rmdir, retrying while the last exiting tasks leave the cgroup.

@@ -76,7 +76,22 @@ impl Step {
 /// Runs the hooks of `step` in order, each reading `state` on stdin.
 pub fn run(step: Step, hooks: Option<&Hooks>, state: &[u8]) -> Result<(), HookError> {
     for hook in step.of(hooks) {
-        run_one(step.name(), hook, state)?;
+        run_one(step.name(), hook, state, None)?;
+    }
+    Ok(())
+}
+
+/// As `run`, for the hooks the container's init runs (createContainer,
+/// startContainer): a hook without `env` gets the process's environment,
+/// as in runc, whose init has taken it on by then.
+pub fn run_in_container(
+    step: Step,
+    hooks: Option<&Hooks>,
+    state: &[u8],
+    process_env: &[String],
+) -> Result<(), HookError> {
+    for hook in step.of(hooks) {
+        run_one(step.name(), hook, state, Some(process_env))?;
     }
     Ok(())
 }
@@ -85,7 +100,7 @@ pub fn run(step: Step, hooks: Option<&Hooks>, state: &[u8]) -> Result<(), HookEr
 pub fn run_each(step: Step, hooks: Option<&Hooks>, state: &[u8]) -> Vec<HookError> {
     step.of(hooks)
         .iter()
-        .filter_map(|hook| run_one(step.name(), hook, state).err())
+        .filter_map(|hook| run_one(step.name(), hook, state, None).err())
         .collect()
 }
 
@@ -108,7 +123,14 @@ pub fn validate(hooks: Option<&Hooks>) -> Result<(), HookError> {
     Ok(())
 }
 
-fn run_one(kind: &'static str, hook: &Hook, state: &[u8]) -> Result<(), HookError> {
+/// `inherited`: the environment of a hook without `env`; None for the
+/// runtime's own.
+fn run_one(
+    kind: &'static str,
+    hook: &Hook,
+    state: &[u8],
+    inherited: Option<&[String]>,
+) -> Result<(), HookError> {
     let fail = |what: String, output: String| HookError::Failed {
         kind,
         path: hook.path().clone(),
@@ -119,7 +141,7 @@ fn run_one(kind: &'static str, hook: &Hook, state: &[u8]) -> Result<(), HookErro
     // stdin or writes a lot can never block on us.
     let stdin = memfd_with(state).map_err(|e| fail(format!("stdin: {e}"), String::new()))?;
     let output = memfd_with(b"").map_err(|e| fail(format!("output: {e}"), String::new()))?;
-    let mut child = command(hook, stdin, &output)
+    let mut child = command(hook, stdin, &output, inherited)
         .map_err(|e| fail(format!("output: {e}"), String::new()))?
         .spawn()
         .map_err(|e| fail(e.to_string(), String::new()))?;
@@ -147,18 +169,27 @@ fn run_one(kind: &'static str, hook: &Hook, state: &[u8]) -> Result<(), HookErro
     Err(fail(what, read_all(output)))
 }
 
-fn command(hook: &Hook, stdin: File, output: &File) -> std::io::Result<Command> {
+fn command(
+    hook: &Hook,
+    stdin: File,
+    output: &File,
+    inherited: Option<&[String]>,
+) -> std::io::Result<Command> {
     let mut cmd = Command::new(hook.path());
     let args = hook.args().as_deref().unwrap_or_default();
     if let Some((argv0, rest)) = args.split_first() {
         cmd.arg0(argv0).args(rest);
     }
-    cmd.env_clear();
     // A group of its own, so that a timeout aborts its children too.
     cmd.process_group(0);
-    for var in hook.env().iter().flatten() {
-        let (k, v) = var.split_once('=').unwrap_or((var, ""));
-        cmd.env(k, v);
+    // Without `env` the hook inherits (as in runc and crun); with one, even
+    // empty, it gets exactly that.
+    if let Some(env) = hook.env().as_deref().or(inherited) {
+        cmd.env_clear();
+        for var in env {
+            let (k, v) = var.split_once('=').unwrap_or((var, ""));
+            cmd.env(k, v);
+        }
     }
     cmd.stdin(Stdio::from(stdin))
         .stdout(Stdio::from(output.try_clone()?))

@@ -55,6 +55,12 @@ impl Root {
 
     /// O_PATH handle on `path`, creating it (and its parents) as `kind` when missing.
     pub fn ensure(&self, path: &Path, kind: Kind) -> Result<OwnedFd, PathError> {
+        self.ensure_within(path, kind, 0)
+    }
+
+    /// `ensure`, following a dangling symlink at `path` to create its target
+    /// inside the root, as runc and crun do; `hops` bounds symlink loops.
+    fn ensure_within(&self, path: &Path, kind: Kind, hops: u32) -> Result<OwnedFd, PathError> {
         match self.open_at(path, OFlag::O_PATH) {
             Ok(fd) => return Ok(fd),
             Err(e) if e.source != nix::Error::ENOENT => return Err(e),
@@ -87,7 +93,26 @@ impl Root {
                 });
             }
         }
-        self.open_at(path, OFlag::O_PATH)
+        match self.open_at(path, OFlag::O_PATH) {
+            Err(e) if e.source == nix::Error::ENOENT && hops < 40 => {
+                let Ok(link) = nix::fcntl::readlinkat(&dir, name) else {
+                    return Err(e);
+                };
+                let target = self.inside_path(&dir).join(link);
+                self.ensure_within(&lexical(&target), kind, hops + 1)
+            }
+            other => other,
+        }
+    }
+
+    /// Where the directory `dir` (opened in the root) lies, as an absolute
+    /// path inside the root without symlinks.
+    fn inside_path(&self, dir: &OwnedFd) -> PathBuf {
+        let real = |fd: &OwnedFd| nix::fcntl::readlink(&fd_path(fd)).map(PathBuf::from);
+        match (real(dir), real(&self.fd)) {
+            (Ok(d), Ok(r)) => Path::new("/").join(d.strip_prefix(&r).unwrap_or(Path::new(""))),
+            _ => PathBuf::from("/"),
+        }
     }
 
     /// Creates every missing directory of `path`; returns the last one.
@@ -126,6 +151,21 @@ impl Root {
 /// onto it mounts onto exactly the file that was resolved.
 pub fn fd_path(fd: &impl AsRawFd) -> PathBuf {
     PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
+
+/// `path` with `.` and `..` folded away, never above `/`.
+fn lexical(path: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for comp in path.components() {
+        match comp {
+            Component::Normal(name) => out.push(name),
+            Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 /// `path` with its leading `/` removed, for resolving below a directory fd.
@@ -172,6 +212,11 @@ mod tests {
         assert!(dir.join("root/a/b/c").is_file());
         root.ensure(Path::new("/a/b/c"), Kind::File).unwrap();
         root.ensure(Path::new("/a/b"), Kind::Dir).unwrap();
+        // A dangling symlink: its target is made, inside the root.
+        std::os::unix::fs::symlink("../../../x/y", dir.join("root/a/dangling")).unwrap();
+        root.ensure(Path::new("/a/dangling"), Kind::File).unwrap();
+        assert!(dir.join("root/x/y").is_file());
+        assert!(!dir.join("x").exists());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

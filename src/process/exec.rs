@@ -5,7 +5,7 @@
 
 use super::init::{
     InitError, Never, clone_parent, close_fds_except, die_with, expect, fail, join_keyring,
-    load_seccomp, prepare_program, reset_signal_mask,
+    load_seccomp, new_session, prepare_program, reset_signal_mask,
 };
 use super::plan::ProcessPlan;
 use super::protocol::{ChildEnd, ToChild, ToParent};
@@ -59,12 +59,13 @@ fn enter_and_exec(plan: &ExecPlan, chan: &ChildEnd, parent: Pid) -> Result<Never
             pid: nix::unistd::getpid().as_raw(),
         })?;
     }
+    new_session()?;
     if let Some(console) = &plan.process.console {
         console.setup(false)?;
     }
     let in_userns = plan.namespaces.joins(LinuxNamespaceType::User);
     join_keyring(&plan.process, in_userns)?;
-    let program = prepare_program(&plan.process, chan, in_userns, false)?;
+    let program = prepare_program(&plan.process, chan, in_userns)?;
     // A detached process outlives this rt.
     nix::sys::prctl::set_pdeathsig(None).map_err(|source| InitError::Sys {
         op: "prctl PR_SET_PDEATHSIG".into(),

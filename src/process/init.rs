@@ -148,9 +148,12 @@ fn enter_container(plan: &InitPlan, chan: &ChildEnd, parent: Pid) -> Result<Neve
 }
 
 fn become_init(plan: &InitPlan, chan: &ChildEnd, in_userns: bool) -> Result<Never, InitError> {
+    new_session()?;
     rootfs::prepare(&plan.rootfs, in_userns)?;
     run_create_hooks(plan, chan)?;
     rootfs::enter(&plan.rootfs)?;
+    // Inside the new root and before it may turn read-only, as runc.
+    make_cwd(&plan.process.cwd)?;
     // As runc: after pivot_root (the pty comes from the container's devpts)
     // and before the root turns read-only.
     if let Some(console) = &plan.process.console {
@@ -166,7 +169,7 @@ fn become_init(plan: &InitPlan, chan: &ChildEnd, in_userns: bool) -> Result<Neve
     write_sysctls(&plan.sysctl)?;
     rootfs::finish(&plan.rootfs)?;
     join_keyring(&plan.process, in_userns)?;
-    let program = prepare_program(&plan.process, chan, in_userns, true)?;
+    let program = prepare_program(&plan.process, chan, in_userns)?;
     exit_on_signals_while_waiting();
     nix::sys::prctl::set_pdeathsig(None).map_err(sys("prctl PR_SET_PDEATHSIG"))?;
     // With no_new_privs, as late as runc: only the Ready message, the fifo
@@ -214,23 +217,20 @@ fn run_hooks_here(plan: &InitPlan, step: Step, status: Status) -> Result<(), Ini
         return Ok(());
     };
     let state = StateJson::for_hook(record, status, nix::unistd::getpid().as_raw());
-    hooks::run(step, record.hooks.as_ref(), &state)?;
+    let env = dedup_env(&plan.process.env);
+    hooks::run_in_container(step, record.hooks.as_ref(), &state, &env)?;
     Ok(())
 }
 
 /// The process's own setup, shared with `exec`: everything from finding
-/// the program to dropping privileges, in runc's order. The working
-/// directory is made when missing only for a container's init, as runc.
+/// the program to dropping privileges, in runc's order.
 pub(super) fn prepare_program(
     p: &ProcessPlan,
     chan: &ChildEnd,
     in_userns: bool,
-    make_missing_cwd: bool,
 ) -> Result<Program, InitError> {
-    let exe = find_executable(&p.args[0], &p.env)?;
-    if make_missing_cwd {
-        make_cwd(&p.cwd)?;
-    }
+    let env = program_env(&p.env, p.identity.uid);
+    let exe = find_executable(&p.args[0], &env)?;
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(p.umask));
     // While still privileged: a negative nice, a real-time policy or the
     // real-time I/O class need CAP_SYS_NICE or CAP_SYS_ADMIN.
@@ -257,7 +257,7 @@ pub(super) fn prepare_program(
     if p.no_new_privs {
         user::set_no_new_privs()?;
     }
-    let program = Program::new(exe, &p.args, &with_home(&p.env, p.identity.uid))?;
+    let program = Program::new(exe, &p.args, &env)?;
     pass_preserved_fds(p.preserve_fds)?;
     p.affinity.apply_final()?;
     Ok(program)
@@ -313,6 +313,17 @@ pub(super) fn expect(chan: &ChildEnd, ok: fn(&ToChild) -> bool) -> Result<(), In
 }
 
 /// `rt run` blocks signals to forward them; the container must not inherit that.
+/// Every container process leads a session of its own, as runc's init
+/// does (setsid in nsexec): its process group is not the caller's, so a
+/// signal to the caller's group does not reach it, and the console setup
+/// can make a pty its controlling terminal.
+pub(super) fn new_session() -> Result<(), InitError> {
+    match nix::unistd::setsid() {
+        Ok(_) | Err(nix::Error::EPERM) => Ok(()),
+        Err(e) => Err(sys("setsid")(e)),
+    }
+}
+
 pub(super) fn reset_signal_mask() -> Result<(), InitError> {
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None).map_err(sys("sigprocmask"))
 }
@@ -421,7 +432,8 @@ fn is_executable(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-/// The working directory is created when missing, as runc does, while still root.
+/// A container's working directory is created when missing, as runc does,
+/// while still root (`exec` does not create it).
 fn make_cwd(cwd: &Path) -> Result<(), InitError> {
     std::fs::create_dir_all(cwd).map_err(|e| InitError::Cwd(cwd.to_path_buf(), e.to_string()))
 }
@@ -458,12 +470,28 @@ fn verify_cwd(cwd: &Path) -> Result<(), InitError> {
     }
 }
 
-fn with_home(env: &[String], uid: u32) -> Vec<String> {
-    let mut env = env.to_vec();
-    if !env.iter().any(|e| e.starts_with("HOME=")) {
-        env.push(format!("HOME={}", user::home_dir(uid)));
+fn dedup_env(env: &[String]) -> Vec<String> {
+    let name = |e: &str| e.split_once('=').map_or(e, |(n, _)| n).to_string();
+    let mut out: Vec<String> = Vec::with_capacity(env.len() + 1);
+    for e in env {
+        match out.iter_mut().find(|o| name(o) == name(e)) {
+            Some(slot) => slot.clone_from(e),
+            None => out.push(e.clone()),
+        }
     }
-    env
+    out
+}
+
+/// The environment execve gets: a name given twice keeps its first place
+/// and its last value (runc sets each entry in turn, so `exec --env` and
+/// LISTEN_FDS override the config's), and HOME comes from /etc/passwd when
+/// missing.
+fn program_env(env: &[String], uid: u32) -> Vec<String> {
+    let mut out = dedup_env(env);
+    if !out.iter().any(|e| e.starts_with("HOME=")) {
+        out.push(format!("HOME={}", user::home_dir(uid)));
+    }
+    out
 }
 
 /// Closes every descriptor the fork inherited but the child does not need.

@@ -275,7 +275,13 @@ fn check_sysctl_namespace(key: &str, ns: &NamespacePlan) -> Result<(), PlanError
             LinuxNamespaceType::Network,
             "needs a network namespace: it would change the host's",
         )
-    } else if key == "kernel.hostname" || key == "kernel.domainname" {
+    } else if key == "kernel.hostname" {
+        // The hostname field sets it; two sources could disagree (runc's rule).
+        return Err(PlanError::SysctlHost(
+            key.to_string(),
+            "is not allowed: it conflicts with the hostname field",
+        ));
+    } else if key == "kernel.domainname" {
         (
             LinuxNamespaceType::Uts,
             "needs a uts namespace: it would change the host's",
