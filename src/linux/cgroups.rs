@@ -331,15 +331,36 @@ pub fn dirs_of(paths: &[PathBuf]) -> Result<Vec<CgroupDir>, CgroupError> {
         .collect())
 }
 
-/// PIDs of every process in the container's cgroup.
+/// PIDs of every process in the container's cgroup and in the sub-cgroups
+/// its processes may have made (in any hierarchy), each once, as runc's
+/// GetAllPids.
 pub fn procs(dirs: &[PathBuf]) -> Vec<i32> {
-    let Some(first) = dirs.first() else {
+    let mut pids = Vec::new();
+    for dir in dirs {
+        collect_procs(dir, &mut pids);
+    }
+    pids.sort_unstable();
+    pids.dedup();
+    pids
+}
+
+fn collect_procs(dir: &Path, pids: &mut Vec<i32>) {
+    let text = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+    pids.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+    for sub in sub_cgroups(dir) {
+        collect_procs(&sub, pids);
+    }
+}
+
+/// The cgroup directories directly below `dir` (none when it is unreadable).
+fn sub_cgroups(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
-    std::fs::read_to_string(first.join("cgroup.procs"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.trim().parse().ok())
+    entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
         .collect()
 }
 
@@ -352,12 +373,20 @@ pub fn kill_all(dirs: &[PathBuf]) -> bool {
         .any(|f| f.exists() && std::fs::write(&f, "1").is_ok())
 }
 
-/// Removes the container's directories (leaf only, as runc does).
+/// Removes the container's directories, with the sub-cgroups its processes
+/// made below them (deepest first, as runc's RemovePath).
 pub fn remove(dirs: &[PathBuf]) -> Result<(), CgroupError> {
     for dir in dirs {
-        remove_dir(dir).map_err(io_err("remove", dir))?;
+        remove_tree(dir)?;
     }
     Ok(())
+}
+
+fn remove_tree(dir: &Path) -> Result<(), CgroupError> {
+    for sub in sub_cgroups(dir) {
+        remove_tree(&sub)?;
+    }
+    remove_dir(dir).map_err(io_err("remove", dir))
 }
 
 /// rmdir, retrying while the last exiting tasks leave the cgroup.

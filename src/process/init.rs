@@ -243,10 +243,16 @@ pub(super) fn prepare_program(
     if !p.no_new_privs {
         load_seccomp(p, chan)?;
     }
+    // As runc: enter cwd while still privileged (a directory the user may
+    // not search but root may), and again as the user when root was refused
+    // (a directory only the user may search, e.g. on a root-squashing mount).
+    let entered = enter_cwd(&p.cwd, true)?;
     p.caps.apply_bounding()?;
     user::switch_user(&p.identity, !in_userns || setgroups_allowed())?;
     p.caps.apply_sets()?;
-    enter_cwd(&p.cwd)?;
+    if !entered {
+        enter_cwd(&p.cwd, false)?;
+    }
     if p.no_new_privs {
         user::set_no_new_privs()?;
     }
@@ -419,14 +425,20 @@ fn make_cwd(cwd: &Path) -> Result<(), InitError> {
     std::fs::create_dir_all(cwd).map_err(|e| InitError::Cwd(cwd.to_path_buf(), e.to_string()))
 }
 
-/// Enters cwd as the container's user, and checks it lies inside the
-/// container: a leaked host directory fd must not become the cwd
-/// (CVE-2024-21626).
-fn enter_cwd(cwd: &Path) -> Result<(), InitError> {
+/// Enters cwd, and checks it lies inside the container: a leaked host
+/// directory fd must not become the cwd (CVE-2024-21626). With
+/// `may_be_denied`, a permission error is no failure: false, to try again
+/// later.
+fn enter_cwd(cwd: &Path, may_be_denied: bool) -> Result<bool, InitError> {
+    use nix::errno::Errno;
     let fail = |why: String| InitError::Cwd(cwd.to_path_buf(), why);
-    nix::unistd::chdir(cwd).map_err(|e| fail(e.to_string()))?;
+    match nix::unistd::chdir(cwd) {
+        Ok(()) => {}
+        Err(Errno::EACCES | Errno::EPERM) if may_be_denied => return Ok(false),
+        Err(e) => return Err(fail(e.to_string())),
+    }
     match nix::unistd::getcwd() {
-        Ok(p) if p.is_absolute() => Ok(()),
+        Ok(p) if p.is_absolute() => Ok(true),
         Ok(p) => Err(fail(format!(
             "resolves outside the container ({})",
             p.display()

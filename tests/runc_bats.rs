@@ -1,0 +1,171 @@
+//! Behaviours that runc's own integration tests (runc's
+//! tests/integration/*.bats) check and where rt once differed: one test
+//! each, named after the bats test it follows. They pass against runc too
+//! (`RT_BIN=/usr/sbin/runc`).
+
+mod common;
+use common::*;
+use serde_json::json;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// delete.bats "runc delete --force in cgroupv1 with subcgroups" (and the
+/// v2 one): cgroups that the container's processes made below its own
+/// (here from outside, in memory and freezer as the bats test does, or the
+/// unified hierarchy on a v2 host) go with it, processes and all.
+#[test]
+fn bats_delete_force_removes_sub_cgroups() {
+    let Some(b) = Bundle::new("bats_delete_force_removes_sub_cgroups") else {
+        return;
+    };
+    b.set_args(&["sleep", "1000"]);
+    let init = b.create_ok(&b.id);
+    b.start(&b.id).ok();
+    b.rt(&["exec", "-d", &b.id, "sleep", "2000"]).ok();
+    let cg = b.cgroup_path();
+    let mut sleeper = None;
+    assert!(wait_until(WAIT, || {
+        sleeper = pids_in_cgroup(&cg).into_iter().find(|&p| p != init);
+        sleeper.is_some()
+    }));
+    let sleeper = sleeper.unwrap();
+    let subs: Vec<PathBuf> = cgroup_hierarchies()
+        .into_iter()
+        .filter(|h| is_cgroup2_host() || h.ends_with("memory") || h.ends_with("freezer"))
+        .map(|h| h.join(cg.trim_start_matches('/')).join("foo"))
+        .collect();
+    assert!(!subs.is_empty(), "no hierarchy to make a sub-cgroup in");
+    for sub in &subs {
+        fs::create_dir(sub).unwrap();
+        fs::write(sub.join("cgroup.procs"), sleeper.to_string()).unwrap();
+    }
+    let ps = b.rt(&["ps", "--format", "json", &b.id]).ok();
+    let mut listed: Vec<u32> = serde_json::from_str(&ps.stdout).unwrap();
+    listed.sort();
+    assert_eq!(listed, {
+        let mut v = vec![init, sleeper];
+        v.sort();
+        v
+    });
+
+    let deleted = b.delete_force(&b.id);
+    let left: Vec<&PathBuf> = subs.iter().filter(|s| s.exists()).collect();
+    for s in &left {
+        send_signal(sleeper, 9);
+        wait_until(WAIT, || fs::remove_dir(s).is_ok());
+    }
+    deleted.ok();
+    assert!(left.is_empty(), "sub-cgroups left: {left:?}");
+    assert!(wait_until(WAIT, || !pid_alive(sleeper)));
+    b.assert_nothing_left();
+}
+
+/// spec.bats: `spec` writes runc's default config, which has a cgroup
+/// namespace only on a cgroup v2 host (delete.bats adds one on v1, and a
+/// duplicated namespace is an error).
+#[test]
+fn bats_spec_cgroup_namespace_only_on_cgroup2() {
+    let dir = std::env::temp_dir().join(format!("rt-bats-spec-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    let out = std::process::Command::new(rt_bin())
+        .args(["spec", "--bundle"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let text = fs::read_to_string(dir.join("config.json"));
+    fs::remove_dir_all(&dir).unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let cfg: serde_json::Value = serde_json::from_str(&text.unwrap()).unwrap();
+    let mut want = vec!["pid", "network", "ipc", "uts", "mount"];
+    if is_cgroup2_host() {
+        want.push("cgroup");
+    }
+    let got: Vec<&str> = cfg["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, want);
+}
+
+/// cwd.bats "runc create can chdir if runc has access" and "runc exec
+/// --user with no access to cwd": the cwd is entered before the user
+/// changes, so a directory only root may search works for another user.
+#[test]
+fn bats_cwd_entered_before_the_user_changes() {
+    let Some(b) = Bundle::new("bats_cwd_entered_before_the_user_changes") else {
+        return;
+    };
+    let home = b.rootfs.join("root");
+    fs::set_permissions(&home, fs::Permissions::from_mode(0o700)).unwrap();
+    b.config(|c| {
+        c["process"]["cwd"] = json!("/root");
+        c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+    });
+    b.set_args(&["sh", "-c", "pwd; sleep 1000"]);
+    b.create_ok(&b.id);
+    b.start(&b.id).ok();
+    assert!(wait_until(WAIT, || b.ctr_stdout(&b.id) == "/root\n"));
+    // Its owner alone (42) may search it; root without CAP_DAC_OVERRIDE
+    // may not, but enters it before the capabilities drop.
+    std::os::unix::fs::chown(&home, Some(42), Some(42)).unwrap();
+    let out = b.rt(&["exec", "--user", "0", &b.id, "pwd"]).ok();
+    assert_eq!(out.stdout, "/root\n");
+    b.delete_force(&b.id).ok();
+    b.assert_nothing_left();
+}
+
+/// mounts.bats "runc run [ro /dev mount]": a read-only /dev tmpfs still gets
+/// its devices and console first, then is read-only.
+#[test]
+fn bats_ro_dev_tmpfs() {
+    let Some(b) = Bundle::new("bats_ro_dev_tmpfs") else {
+        return;
+    };
+    b.config(|c| {
+        for m in c["mounts"].as_array_mut().unwrap() {
+            if m["destination"] == "/dev" {
+                m["options"].as_array_mut().unwrap().push(json!("ro"));
+            }
+        }
+    });
+    b.set_script("grep '^tmpfs /dev ' /proc/mounts; test -c /dev/null && echo null; touch /dev/x || echo refused");
+    let out = b.run_ok();
+    let mut lines = out.lines();
+    let dev = lines.next().unwrap_or_default();
+    assert!(dev.contains(" ro,"), "{out}");
+    assert_eq!(lines.collect::<Vec<_>>(), ["null", "refused"], "{out}");
+    b.assert_nothing_left();
+}
+
+/// mask.bats "mask paths [prohibit symlink /proc]" (and /sys): proc and
+/// sysfs are never mounted through a symlink; nothing is left behind.
+#[test]
+fn bats_proc_and_sys_refuse_a_symlink() {
+    let Some(b) = Bundle::new("bats_proc_and_sys_refuse_a_symlink") else {
+        return;
+    };
+    for dir in ["proc", "sys"] {
+        let p = b.rootfs.join(dir);
+        fs::remove_dir(&p).unwrap();
+        std::os::unix::fs::symlink("/symlink", &p).unwrap();
+        let id = b.other_id(dir);
+        let out = b.create(&id).fails();
+        assert!(
+            out.stderr.contains("must be mounted on ordinary directory"),
+            "{}",
+            out.stderr
+        );
+        assert!(!b.rootfs.join("symlink").exists());
+        b.assert_state_root_empty();
+        fs::remove_file(&p).unwrap();
+        fs::create_dir(&p).unwrap();
+    }
+    b.assert_nothing_left();
+}
