@@ -169,3 +169,37 @@ fn bats_proc_and_sys_refuse_a_symlink() {
     }
     b.assert_nothing_left();
 }
+
+/// dev.bats "runc run/update [device cgroup deny]": a `linux.devices` node
+/// is only as usable as the device cgroup says, before and after `update`.
+#[test]
+fn bats_listed_device_obeys_the_device_cgroup() {
+    let Some(b) = Bundle::new("bats_listed_device_obeys_the_device_cgroup") else {
+        return;
+    };
+    b.config(|c| {
+        c["linux"]["resources"]["devices"] = json!([{"allow": false, "access": "rwm"}]);
+        c["linux"]["devices"] =
+            json!([{"path": "/dev/kmsg", "type": "c", "major": 1, "minor": 11}]);
+        for set in ["bounding", "effective", "permitted"] {
+            c["process"]["capabilities"][set]
+                .as_array_mut()
+                .unwrap()
+                .push(json!("CAP_SYSLOG"));
+        }
+    });
+    b.set_args(&["sleep", "1000"]);
+    b.create_ok(&b.id);
+    b.start(&b.id).ok();
+    let denied = |b: &Bundle| {
+        for script in ["hostname | tee /dev/kmsg", "head -n 1 /dev/kmsg"] {
+            let out = b.rt(&["exec", &b.id, "sh", "-c", script]).fails();
+            assert!(out.stderr.contains("Operation not permitted"), "{out:?}");
+        }
+    };
+    denied(&b);
+    b.rt(&["update", "--pids-limit", "42", &b.id]).ok();
+    denied(&b);
+    b.delete_force(&b.id).ok();
+    b.assert_nothing_left();
+}

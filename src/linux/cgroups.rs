@@ -225,15 +225,11 @@ impl NewCgroup {
     /// Applies the device rules (see `devrules`): lines written to the v1
     /// devices controller, or on cgroup v2 an eBPF program attached to the
     /// container's cgroup.
-    pub fn apply_devices(
-        &self,
-        rules: &[LinuxDeviceCgroup],
-        devices: &[(char, i64, i64)],
-    ) -> Result<(), CgroupError> {
+    pub fn apply_devices(&self, rules: &[LinuxDeviceCgroup]) -> Result<(), CgroupError> {
         if rules.is_empty() {
             return Ok(());
         }
-        let list = devrules::container_rules(rules, devices);
+        let list = devrules::container_rules(rules);
         if let Some(dir) = self
             .dirs
             .iter()

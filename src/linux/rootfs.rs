@@ -194,16 +194,6 @@ impl RootfsPlan {
     pub fn set_cgroup_dirs(&mut self, dirs: Vec<CgroupDir>) {
         self.cgroup_dirs = dirs;
     }
-
-    /// The linux.devices entries, for the device cgroup's allow rules.
-    /// The nodes the device cgroup must allow (fifos need no rule).
-    pub fn device_numbers(&self) -> Vec<(char, i64, i64)> {
-        self.devices
-            .iter()
-            .filter(|d| d.kind != 'p')
-            .map(|d| (if d.kind == 'u' { 'c' } else { d.kind }, d.major, d.minor))
-            .collect()
-    }
 }
 
 /// Builds the root filesystem: every mount and device, but not yet `/`.
