@@ -203,3 +203,79 @@ fn bats_listed_device_obeys_the_device_cgroup() {
     b.delete_force(&b.id).ok();
     b.assert_nothing_left();
 }
+
+/// cgroups.bats "runc run/create should refuse pre-existing frozen cgroup":
+/// joining it would freeze the container's process (and `create`) at once.
+#[test]
+fn bats_frozen_cgroup_is_refused() {
+    let Some(b) = Bundle::new("bats_frozen_cgroup_is_refused") else {
+        return;
+    };
+    let rel = b.cgroup_path();
+    let (dir, file, frozen, thawed) = match is_cgroup2_host() {
+        true => (PathBuf::from("/sys/fs/cgroup"), "cgroup.freeze", "1", "0"),
+        false => (
+            PathBuf::from("/sys/fs/cgroup/freezer"),
+            "freezer.state",
+            "FROZEN",
+            "THAWED",
+        ),
+    };
+    let dir = dir.join(rel.trim_start_matches('/'));
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join(file), frozen).unwrap();
+    b.set_args(&["true"]);
+    let out = b.create(&b.id);
+    let _ = fs::write(dir.join(file), thawed);
+    let out = out.fails();
+    assert!(
+        out.stderr
+            .contains("container's cgroup unexpectedly frozen"),
+        "{}",
+        out.stderr
+    );
+    b.assert_state_root_empty();
+    fs::remove_dir(&dir).unwrap();
+    b.assert_nothing_left();
+}
+
+/// update.bats "update cgroup v1/v2 common limits": `update --memory -1`
+/// lifts the memory limit even with a memory+swap limit set (which it lifts
+/// too, as runc, where the kernel accounts swap).
+#[test]
+fn bats_update_memory_unlimited() {
+    let Some(b) = Bundle::new("bats_update_memory_unlimited") else {
+        return;
+    };
+    let memsw = PathBuf::from("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists();
+    b.config(|c| {
+        c["linux"]["resources"]["memory"] = match memsw {
+            true => json!({"limit": 33554432, "swap": 50331648}),
+            false => json!({"limit": 33554432}),
+        };
+    });
+    b.set_args(&["sleep", "1000"]);
+    b.create_ok(&b.id);
+    b.rt(&["update", "--memory", "-1", &b.id]).ok();
+    let read = |file: &str| {
+        let dir = match is_cgroup2_host() {
+            true => PathBuf::from("/sys/fs/cgroup"),
+            false => PathBuf::from("/sys/fs/cgroup/memory"),
+        };
+        fs::read_to_string(dir.join(b.cgroup_path().trim_start_matches('/')).join(file))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    if is_cgroup2_host() {
+        assert_eq!(read("memory.max"), "max");
+    } else {
+        let unlimited = read("memory.limit_in_bytes").parse::<u64>().unwrap();
+        assert!(unlimited > 1 << 60, "{unlimited}");
+        if memsw {
+            assert_eq!(read("memory.memsw.limit_in_bytes"), unlimited.to_string());
+        }
+    }
+    b.delete_force(&b.id).ok();
+    b.assert_nothing_left();
+}

@@ -17,6 +17,8 @@ pub enum CgroupError {
     },
     #[error("linux.cgroupsPath {0:?}: {1}")]
     BadPath(PathBuf, &'static str),
+    #[error("container's cgroup unexpectedly frozen: {0}")]
+    Frozen(PathBuf),
     #[error("--systemd-cgroup is not supported by rt yet")]
     Systemd,
     #[error("linux.resources.devices: no cgroup v1 devices hierarchy and no cgroup v2 hierarchy")]
@@ -147,7 +149,37 @@ pub fn create(cgroups_path: Option<&Path>, id: &str) -> Result<NewCgroup, Cgroup
             controllers: h.controllers,
         });
     }
+    // Directories made just now are empty and thawed.
+    let existing: Vec<&CgroupDir> = cg
+        .dirs
+        .iter()
+        .filter(|d| !cg.created.contains(&d.path))
+        .collect();
+    check_reusable(&existing)?;
     Ok(cg)
+}
+
+/// An existing cgroup is joined as it is, as runc does, but a frozen one
+/// would freeze the container's process at once (and `create` with it),
+/// and processes already there share its limits: runc's error and warning.
+fn check_reusable(dirs: &[&CgroupDir]) -> Result<(), CgroupError> {
+    for d in dirs {
+        let (file, thawed) = match d.controllers.iter().any(|c| c == "freezer") {
+            true => ("freezer.state", "THAWED"),
+            false => ("cgroup.freeze", "0"),
+        };
+        let state = std::fs::read_to_string(d.path.join(file)).unwrap_or_default();
+        if !state.trim().is_empty() && state.trim() != thawed {
+            return Err(CgroupError::Frozen(d.path.clone()));
+        }
+    }
+    let n = procs(&dirs.iter().map(|d| d.path.clone()).collect::<Vec<_>>()).len();
+    if n > 0 {
+        crate::logging::warn(&format!(
+            "container's cgroup is not empty: {n} process(es) found"
+        ));
+    }
+    Ok(())
 }
 
 fn check_inner_path(inner: &Path) -> Result<(), CgroupError> {
