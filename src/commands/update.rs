@@ -50,7 +50,7 @@ pub fn run(root: &Path, args: &UpdateArgs) -> Result<i32> {
 /// memory+swap unlimited too where the kernel accounts swap; the old
 /// memory+swap limit would otherwise stay below the memory limit.
 fn unlimited_swap_too(res: &mut LinuxResources, dirs: &[std::path::PathBuf]) {
-    let Some(mut m) = res.memory().clone() else {
+    let Some(mut m) = *res.memory() else {
         return;
     };
     let memsw = |d: &std::path::PathBuf| d.join("memory.memsw.limit_in_bytes").exists();
