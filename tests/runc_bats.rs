@@ -279,3 +279,56 @@ fn bats_update_memory_unlimited() {
     b.delete_force(&b.id).ok();
     b.assert_nothing_left();
 }
+
+/// tty.bats "runc run [tty owner] ({u,g}id != 0)": the container's pty
+/// belongs to its user (the group stays devpts' gid=5); and, as runc's
+/// fixStdioPermissions, so do stdio pipes, so the user may reopen
+/// /dev/stdout.
+#[test]
+fn bats_stdio_belongs_to_the_user() {
+    let Some(b) = Bundle::new("bats_stdio_belongs_to_the_user") else {
+        return;
+    };
+    b.config(|c| {
+        c["process"]["terminal"] = json!(true);
+        c["process"]["user"] = json!({"uid": 1000, "gid": 100});
+    });
+    b.set_script("stat -c %u:%g $(tty)");
+    let out = b.run_ok();
+    assert_eq!(out.trim(), "1000:5", "{out:?}");
+
+    b.config(|c| c["process"]["terminal"] = json!(false));
+    b.set_script("stat -L -c %u /proc/self/fd/1; echo reopened > /dev/stdout");
+    // Through pipes (Bundle's commands write to files, which stay the host's).
+    let id = b.other_id("pipe");
+    b.remember(&id);
+    let out = std::process::Command::new(rt_bin())
+        .arg("--root")
+        .arg(&b.state_root)
+        .args(["run", "--bundle", b.dir.to_str().unwrap(), &id])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "1000\nreopened\n");
+    b.assert_nothing_left();
+}
+
+/// tty.bats "runc exec [tty consolesize]": a `--process` file without
+/// `user` runs as root (Go's zero value in runc).
+#[test]
+fn bats_exec_process_without_user_is_root() {
+    let Some(b) = Bundle::new("bats_exec_process_without_user_is_root") else {
+        return;
+    };
+    b.set_args(&["sleep", "1000"]);
+    b.create_ok(&b.id);
+    let process = b.dir.join("process.json");
+    fs::write(&process, r#"{"args": ["id", "-u"], "cwd": "/"}"#).unwrap();
+    let out = b
+        .rt(&["exec", "--process", process.to_str().unwrap(), &b.id])
+        .ok();
+    assert_eq!(out.stdout, "0\n");
+    b.delete_force(&b.id).ok();
+    b.assert_nothing_left();
+}

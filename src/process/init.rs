@@ -247,6 +247,7 @@ pub(super) fn prepare_program(
     // not search but root may), and again as the user when root was refused
     // (a directory only the user may search, e.g. on a root-squashing mount).
     let entered = enter_cwd(&p.cwd, true)?;
+    user::give_stdio(p.identity.uid, p.console.is_some())?;
     p.caps.apply_bounding()?;
     user::switch_user(&p.identity, !in_userns || setgroups_allowed())?;
     p.caps.apply_sets()?;
