@@ -75,33 +75,59 @@ pub fn read_config(path: &Path) -> Result<Spec, BundleError> {
 /// Parses a JSON file of the spec's (config.json, or `exec --process`'s
 /// process), naming the field that is wrong.
 pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, BundleError> {
-    let data = std::fs::read(path).map_err(|source| BundleError::ConfigOpen {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let parse_error = |e: serde_path_to_error::Error<serde_json::Error>| {
-        let field = e.path().to_string();
-        BundleError::ConfigParse {
-            path: path.to_path_buf(),
-            field: if field == "." { "(top)".into() } else { field },
-            message: e.into_inner().to_string(),
-        }
-    };
+    let data = read_file(path)?;
     if !SPEC_SCHED_FLAGS
         .iter()
         .any(|(spec, _)| contains(&data, spec))
     {
         let mut de = serde_json::Deserializer::from_slice(&data);
-        return serde_path_to_error::deserialize(&mut de).map_err(parse_error);
+        return serde_path_to_error::deserialize(&mut de).map_err(|e| parse_error(path, e));
     }
+    parse_patched(path, &data, |_| {})
+}
+
+/// A process object for `exec --process`: as runc (Go's zero value), a
+/// missing `user` is root.
+pub fn read_process(path: &Path) -> Result<oci_spec::runtime::Process, BundleError> {
+    parse_patched(path, &read_file(path)?, |v| {
+        if let Some(o) = v.as_object_mut() {
+            o.entry("user")
+                .or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
+        }
+    })
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>, BundleError> {
+    std::fs::read(path).map_err(|source| BundleError::ConfigOpen {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn parse_error(path: &Path, e: serde_path_to_error::Error<serde_json::Error>) -> BundleError {
+    let field = e.path().to_string();
+    BundleError::ConfigParse {
+        path: path.to_path_buf(),
+        field: if field == "." { "(top)".into() } else { field },
+        message: e.into_inner().to_string(),
+    }
+}
+
+/// Through a JSON value: the spec's scheduler flags renamed, then `patch`.
+fn parse_patched<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    data: &[u8],
+    patch: fn(&mut serde_json::Value),
+) -> Result<T, BundleError> {
     let mut value: serde_json::Value =
-        serde_json::from_slice(&data).map_err(|e| BundleError::ConfigParse {
+        serde_json::from_slice(data).map_err(|e| BundleError::ConfigParse {
             path: path.to_path_buf(),
             field: "(top)".into(),
             message: e.to_string(),
         })?;
     rename_scheduler_flags(&mut value);
-    serde_path_to_error::deserialize(value).map_err(parse_error)
+    patch(&mut value);
+    serde_path_to_error::deserialize(value).map_err(|e| parse_error(path, e))
 }
 
 /// oci-spec 0.10 spells two of the spec's scheduler flags its own way

@@ -27,6 +27,22 @@ const CAPS: &[&str] = &["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
 
 /// runc's default config (a terminal, `sh`, the usual namespaces and mounts).
 pub fn default_spec() -> Value {
+    let mut spec = base_spec();
+    if cgroup2_unified() {
+        let namespaces = spec["linux"]["namespaces"].as_array_mut().expect("array");
+        namespaces.push(json!({"type": "cgroup"}));
+    }
+    spec
+}
+
+/// runc puts a cgroup namespace in its default config only on a cgroup v2
+/// (unified) host; on a v1 or hybrid host the container shares the caller's.
+fn cgroup2_unified() -> bool {
+    use nix::sys::statfs::{CGROUP2_SUPER_MAGIC, statfs};
+    statfs("/sys/fs/cgroup").is_ok_and(|s| s.filesystem_type() == CGROUP2_SUPER_MAGIC)
+}
+
+fn base_spec() -> Value {
     json!({
         "ociVersion": "1.3.0",
         "process": {
@@ -65,7 +81,7 @@ pub fn default_spec() -> Value {
             "resources": {"devices": [{"allow": false, "access": "rwm"}]},
             "namespaces": [
                 {"type": "pid"}, {"type": "network"}, {"type": "ipc"},
-                {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}
+                {"type": "uts"}, {"type": "mount"}
             ],
             "maskedPaths": MASKED,
             "readonlyPaths": READONLY
@@ -82,10 +98,10 @@ pub fn rootless() -> Value {
     let linux = &mut spec["linux"];
     linux["uidMappings"] = json!([{"containerID": 0, "hostID": uid, "size": 1}]);
     linux["gidMappings"] = json!([{"containerID": 0, "hostID": gid, "size": 1}]);
-    linux["namespaces"] = json!([
-        {"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"},
-        {"type": "cgroup"}, {"type": "user"}
-    ]);
+    // runc's ToRootless: the default namespaces without network, plus user.
+    let namespaces = linux["namespaces"].as_array_mut().expect("array");
+    namespaces.retain(|ns| ns["type"] != "network");
+    namespaces.push(json!({"type": "user"}));
     linux.as_object_mut().expect("object").remove("resources");
     let mounts = spec["mounts"].as_array_mut().expect("array");
     for m in mounts.iter_mut() {

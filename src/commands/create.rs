@@ -106,7 +106,7 @@ fn build(
         .as_ref()
         .and_then(|r| r.devices().clone())
         .unwrap_or_default();
-    cgroup.apply_devices(&device_rules, &plan.rootfs.device_numbers())?;
+    cgroup.apply_devices(&device_rules)?;
     if let Some(res) = linux.resources() {
         crate::linux::resources::apply(&cgroup.dirs, res)?;
     }

@@ -6,7 +6,7 @@
 use super::foreground::Attached;
 use super::run::forward_signals_until_exit;
 use super::{Error, Result};
-use crate::bundle::read_json;
+use crate::bundle::read_process;
 use crate::cli::ExecArgs;
 use crate::linux::console;
 use crate::linux::keyring::SessionKeyring;
@@ -134,7 +134,7 @@ fn check_lsm_flags(args: &ExecArgs) -> Result<()> {
 /// line's changes (runc's `exec` semantics).
 fn process_for(args: &ExecArgs, spec: &Spec) -> Result<Process> {
     let mut p = match &args.process {
-        Some(path) => read_json::<Process>(path)?,
+        Some(path) => read_process(path)?,
         None => {
             if args.command.is_empty() {
                 return Err(invalid("args", "give a command or --process"));

@@ -14,7 +14,7 @@ use std::io::Read;
 use std::path::Path;
 
 pub fn run(root: &Path, args: &UpdateArgs) -> Result<i32> {
-    let res = match &args.resources {
+    let mut res = match &args.resources {
         Some(path) => read_resources(path)?,
         None => from_flags(args)?,
     };
@@ -35,6 +35,7 @@ pub fn run(root: &Path, args: &UpdateArgs) -> Result<i32> {
             args.id
         )));
     }
+    unlimited_swap_too(&mut res, &record.cgroup_dirs);
     let mut spec = dir.load_config()?;
     let mut linux = spec.linux().clone().unwrap_or_default();
     let (merged, touched) = merge(linux.resources().as_ref(), &res)?;
@@ -43,6 +44,20 @@ pub fn run(root: &Path, args: &UpdateArgs) -> Result<i32> {
     spec.set_linux(Some(linux));
     dir.save_config(&spec)?;
     Ok(0)
+}
+
+/// As runc: a memory limit of -1 (unlimited) without a swap setting makes
+/// memory+swap unlimited too where the kernel accounts swap; the old
+/// memory+swap limit would otherwise stay below the memory limit.
+fn unlimited_swap_too(res: &mut LinuxResources, dirs: &[std::path::PathBuf]) {
+    let Some(mut m) = *res.memory() else {
+        return;
+    };
+    let memsw = |d: &std::path::PathBuf| d.join("memory.memsw.limit_in_bytes").exists();
+    if m.limit() == Some(-1) && m.swap().is_none() && dirs.iter().any(memsw) {
+        m.set_swap(Some(-1));
+        res.set_memory(Some(m));
+    }
 }
 
 /// The saved resources with the update's values on top (field by field),

@@ -394,11 +394,11 @@ mod tests {
     fn container_rules_keep_the_defaults() {
         let config: Vec<oci_spec::runtime::LinuxDeviceCgroup> =
             serde_json::from_str(r#"[{"allow":false,"access":"rwm"}]"#).unwrap();
-        let rules = super::super::devrules::container_rules(&config, &[('c', 10, 200)]);
+        let rules = super::super::devrules::container_rules(&config);
         let p = program(&rules);
         assert_eq!(run(&p, DEV_CHAR, RW, 1, 3), 1); // /dev/null
         assert_eq!(run(&p, DEV_CHAR, RW, 136, 4), 1); // a pty
-        assert_eq!(run(&p, DEV_CHAR, RW, 10, 200), 1); // linux.devices
+        assert_eq!(run(&p, DEV_CHAR, RW, 10, 200), 0); // not a default device
         assert_eq!(run(&p, DEV_BLOCK, ACC_MKNOD, 8, 0), 1);
         assert_eq!(run(&p, DEV_BLOCK, ACC_READ, 8, 0), 0);
     }

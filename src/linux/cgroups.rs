@@ -17,6 +17,8 @@ pub enum CgroupError {
     },
     #[error("linux.cgroupsPath {0:?}: {1}")]
     BadPath(PathBuf, &'static str),
+    #[error("container's cgroup unexpectedly frozen: {0}")]
+    Frozen(PathBuf),
     #[error("--systemd-cgroup is not supported by rt yet")]
     Systemd,
     #[error("linux.resources.devices: no cgroup v1 devices hierarchy and no cgroup v2 hierarchy")]
@@ -147,7 +149,37 @@ pub fn create(cgroups_path: Option<&Path>, id: &str) -> Result<NewCgroup, Cgroup
             controllers: h.controllers,
         });
     }
+    // Directories made just now are empty and thawed.
+    let existing: Vec<&CgroupDir> = cg
+        .dirs
+        .iter()
+        .filter(|d| !cg.created.contains(&d.path))
+        .collect();
+    check_reusable(&existing)?;
     Ok(cg)
+}
+
+/// An existing cgroup is joined as it is, as runc does, but a frozen one
+/// would freeze the container's process at once (and `create` with it),
+/// and processes already there share its limits: runc's error and warning.
+fn check_reusable(dirs: &[&CgroupDir]) -> Result<(), CgroupError> {
+    for d in dirs {
+        let (file, thawed) = match d.controllers.iter().any(|c| c == "freezer") {
+            true => ("freezer.state", "THAWED"),
+            false => ("cgroup.freeze", "0"),
+        };
+        let state = std::fs::read_to_string(d.path.join(file)).unwrap_or_default();
+        if !state.trim().is_empty() && state.trim() != thawed {
+            return Err(CgroupError::Frozen(d.path.clone()));
+        }
+    }
+    let n = procs(&dirs.iter().map(|d| d.path.clone()).collect::<Vec<_>>()).len();
+    if n > 0 {
+        crate::logging::warn(&format!(
+            "container's cgroup is not empty: {n} process(es) found"
+        ));
+    }
+    Ok(())
 }
 
 fn check_inner_path(inner: &Path) -> Result<(), CgroupError> {
@@ -225,15 +257,11 @@ impl NewCgroup {
     /// Applies the device rules (see `devrules`): lines written to the v1
     /// devices controller, or on cgroup v2 an eBPF program attached to the
     /// container's cgroup.
-    pub fn apply_devices(
-        &self,
-        rules: &[LinuxDeviceCgroup],
-        devices: &[(char, i64, i64)],
-    ) -> Result<(), CgroupError> {
+    pub fn apply_devices(&self, rules: &[LinuxDeviceCgroup]) -> Result<(), CgroupError> {
         if rules.is_empty() {
             return Ok(());
         }
-        let list = devrules::container_rules(rules, devices);
+        let list = devrules::container_rules(rules);
         if let Some(dir) = self
             .dirs
             .iter()
@@ -331,15 +359,36 @@ pub fn dirs_of(paths: &[PathBuf]) -> Result<Vec<CgroupDir>, CgroupError> {
         .collect())
 }
 
-/// PIDs of every process in the container's cgroup.
+/// PIDs of every process in the container's cgroup and in the sub-cgroups
+/// its processes may have made (in any hierarchy), each once, as runc's
+/// GetAllPids.
 pub fn procs(dirs: &[PathBuf]) -> Vec<i32> {
-    let Some(first) = dirs.first() else {
+    let mut pids = Vec::new();
+    for dir in dirs {
+        collect_procs(dir, &mut pids);
+    }
+    pids.sort_unstable();
+    pids.dedup();
+    pids
+}
+
+fn collect_procs(dir: &Path, pids: &mut Vec<i32>) {
+    let text = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+    pids.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+    for sub in sub_cgroups(dir) {
+        collect_procs(&sub, pids);
+    }
+}
+
+/// The cgroup directories directly below `dir` (none when it is unreadable).
+fn sub_cgroups(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
-    std::fs::read_to_string(first.join("cgroup.procs"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.trim().parse().ok())
+    entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| e.path())
         .collect()
 }
 
@@ -352,17 +401,25 @@ pub fn kill_all(dirs: &[PathBuf]) -> bool {
         .any(|f| f.exists() && std::fs::write(&f, "1").is_ok())
 }
 
-/// Removes the container's directories (leaf only, as runc does).
-/// Removes every directory it can: one busy hierarchy does not keep the
-/// others. The first failure is returned.
+/// Removes the container's directories, with the sub-cgroups its processes
+/// made below them (deepest first, as runc's RemovePath). Removes every
+/// directory it can: one busy hierarchy does not keep the others. The first
+/// failure is returned.
 pub fn remove(dirs: &[PathBuf]) -> Result<(), CgroupError> {
     let mut first = None;
     for dir in dirs {
-        if let Err(e) = remove_dir(dir) {
-            first.get_or_insert_with(|| io_err("remove", dir)(e));
+        if let Err(e) = remove_tree(dir) {
+            first.get_or_insert(e);
         }
     }
     first.map_or(Ok(()), Err)
+}
+
+fn remove_tree(dir: &Path) -> Result<(), CgroupError> {
+    for sub in sub_cgroups(dir) {
+        remove_tree(&sub)?;
+    }
+    remove_dir(dir).map_err(io_err("remove", dir))
 }
 
 /// rmdir, retrying while the last exiting tasks leave the cgroup.

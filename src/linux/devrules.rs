@@ -48,9 +48,11 @@ const DEFAULT_ALLOWED: &[(char, Option<i64>, Option<i64>, &str)] = &[
     ('c', Some(136), None, "rwm"),
 ];
 
-/// The container's rules in the order they apply: the config's, the
-/// devices every container needs, one allow rule per `linux.devices` entry.
-pub fn container_rules(config: &[LinuxDeviceCgroup], devices: &[(char, i64, i64)]) -> Vec<Rule> {
+/// The container's rules in the order they apply: the config's, then the
+/// devices every container needs. As runc, `linux.devices` entries get no
+/// rule of their own: the config's list decides who may use them (config-
+/// linux.md: access to devices is controlled with the cgroup).
+pub fn container_rules(config: &[LinuxDeviceCgroup]) -> Vec<Rule> {
     let allow = |kind, major, minor, access: &str| Rule {
         allow: true,
         kind,
@@ -65,11 +67,6 @@ pub fn container_rules(config: &[LinuxDeviceCgroup], devices: &[(char, i64, i64)
             DEFAULT_ALLOWED
                 .iter()
                 .map(|&(k, ma, mi, a)| allow(k, ma, mi, a)),
-        )
-        .chain(
-            devices
-                .iter()
-                .map(|&(k, ma, mi)| allow(k, Some(ma), Some(mi), "rwm")),
         )
         .collect()
 }

@@ -14,7 +14,8 @@ use std::process::{Child, Command, Stdio};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HookError {
-    #[error("{kind} hook {path}: {what}{output}")]
+    // "error running hook" is runc's wording, which its users grep for.
+    #[error("error running hook: {kind} hook {path}: {what}{output}")]
     Failed {
         kind: &'static str,
         path: PathBuf,
@@ -163,10 +164,24 @@ fn run_one(
     }
     let what = match (status.code(), status.signal()) {
         (Some(code), _) => format!("exit status {code}"),
-        (_, Some(sig)) => format!("killed by signal {sig}"),
+        (_, Some(sig)) => format!("killed by signal {sig} ({})", signal_name(sig)),
         _ => status.to_string(),
     };
     Err(fail(what, read_all(output)))
+}
+
+/// "bad system call" for SIGSYS: what strsignal says, as Go's error does.
+fn signal_name(sig: i32) -> String {
+    // SAFETY: strsignal returns a pointer to a static or thread-local
+    // string, copied at once.
+    let p = unsafe { libc::strsignal(sig) };
+    if p.is_null() {
+        return format!("signal {sig}");
+    }
+    // SAFETY: non-null, NUL-terminated (strsignal's contract).
+    unsafe { std::ffi::CStr::from_ptr(p) }
+        .to_string_lossy()
+        .to_lowercase()
 }
 
 fn command(

@@ -40,6 +40,10 @@ pub enum RootfsError {
         data: String,
         source: nix::Error,
     },
+    #[error(
+        "mount {fstype} on {dest}: filesystem {fstype:?} must be mounted on ordinary directory"
+    )]
+    NotDir { fstype: String, dest: PathBuf },
     #[error("linux.rootfsPropagation: {0:?} is not a propagation mode")]
     Propagation(String),
     #[error(transparent)]
@@ -190,16 +194,6 @@ impl RootfsPlan {
     pub fn set_cgroup_dirs(&mut self, dirs: Vec<CgroupDir>) {
         self.cgroup_dirs = dirs;
     }
-
-    /// The linux.devices entries, for the device cgroup's allow rules.
-    /// The nodes the device cgroup must allow (fifos need no rule).
-    pub fn device_numbers(&self) -> Vec<(char, i64, i64)> {
-        self.devices
-            .iter()
-            .filter(|d| d.kind != 'p')
-            .map(|d| (if d.kind == 'u' { 'c' } else { d.kind }, d.major, d.minor))
-            .collect()
-    }
 }
 
 /// Builds the root filesystem: every mount and device, but not yet `/`.
@@ -233,6 +227,15 @@ pub fn prepare(plan: &RootfsPlan, in_userns: bool) -> Result<(), RootfsError> {
     Ok(())
 }
 
+/// A read-only tmpfs at /dev is mounted writable first, as runc does, so
+/// that the devices, their links and the console can be made in it; it
+/// turns read-only in `finish`.
+fn rw_until_filled(m: &MountPlan) -> bool {
+    m.fstype.as_deref() == Some("tmpfs")
+        && m.opts.flags.contains(MsFlags::MS_RDONLY)
+        && m.destination == Path::new("/dev")
+}
+
 /// Makes the prepared root filesystem `/`.
 pub fn enter(plan: &RootfsPlan) -> Result<(), RootfsError> {
     if plan.no_pivot {
@@ -254,6 +257,10 @@ pub fn finish(plan: &RootfsPlan) -> Result<(), RootfsError> {
     }
     for path in &plan.readonly_paths {
         readonly_path(&root, path)?;
+    }
+    for m in plan.mounts.iter().filter(|m| rw_until_filled(m)) {
+        let dir = root.open_at(&m.destination, OFlag::O_PATH)?;
+        remount_readonly(&fd_path(&dir), MsFlags::empty())?;
     }
     if plan.readonly {
         remount_readonly(Path::new("/"), MsFlags::empty())?;
@@ -322,6 +329,9 @@ fn bind_entry(root: &Root, m: &MountPlan) -> Result<(), RootfsError> {
 
 fn fs_entry(root: &Root, m: &MountPlan) -> Result<(), RootfsError> {
     let dest = &m.destination;
+    if matches!(m.fstype.as_deref(), Some("proc" | "sysfs")) {
+        ordinary_dir(root, m)?;
+    }
     let target = root.ensure(dest, Kind::Dir)?;
     // Opened before the mount: it keeps seeing what the tmpfs covers.
     let below = match m.opts.tmpcopyup {
@@ -329,11 +339,18 @@ fn fs_entry(root: &Root, m: &MountPlan) -> Result<(), RootfsError> {
         false => None,
     };
     let data = m.opts.data();
+    // A read-only tmpfs is filled (tmpcopyup, /dev) before it turns read-only.
+    let tmpfs_ro =
+        m.fstype.as_deref() == Some("tmpfs") && m.opts.flags.contains(MsFlags::MS_RDONLY);
+    let flags = match tmpfs_ro {
+        true => m.opts.flags - MsFlags::MS_RDONLY,
+        false => m.opts.flags,
+    };
     mount(
         m.source.as_deref(),
         &fd_path(&target),
         m.fstype.as_deref(),
-        m.opts.flags,
+        flags,
         data.as_deref(),
     )
     .map_err(|source| RootfsError::Mount {
@@ -353,7 +370,29 @@ fn fs_entry(root: &Root, m: &MountPlan) -> Result<(), RootfsError> {
         )
         .map_err(sys("chmod", dest))?;
     }
+    if tmpfs_ro && !rw_until_filled(m) {
+        let mounted = root.open_at(dest, OFlag::O_PATH)?;
+        remount_readonly(&fd_path(&mounted), MsFlags::empty())?;
+    }
     Ok(())
+}
+
+/// proc and sysfs are never mounted through a symlink or onto a file (an
+/// old attack on runtimes); runc's check and words.
+fn ordinary_dir(root: &Root, m: &MountPlan) -> Result<(), RootfsError> {
+    let fd = match root.open_at(&m.destination, OFlag::O_PATH | OFlag::O_NOFOLLOW) {
+        Ok(fd) => fd,
+        Err(e) if e.source == nix::Error::ENOENT => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    let st = nix::sys::stat::fstat(&fd).map_err(sys("stat", &m.destination))?;
+    match st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+        true => Ok(()),
+        false => Err(RootfsError::NotDir {
+            fstype: m.fstype.clone().unwrap_or_default(),
+            dest: m.destination.clone(),
+        }),
+    }
 }
 
 fn set_propagation(root: &Root, dest: &Path, flags: &[MsFlags]) -> Result<(), RootfsError> {

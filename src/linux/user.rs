@@ -33,6 +33,42 @@ pub struct Identity {
     pub additional_gids: Vec<u32>,
 }
 
+/// Gives the container's user its stdio (a pty, pipes, sockets), as runc's
+/// fixStdioPermissions: a program that reopens /dev/stdout (through
+/// /proc/self/fd) as that user needs to own it. Only the uid changes (the
+/// group is devpts' gid= option's). Files, and character devices other
+/// than the container's own pty (`own_pty`), are left alone: they are the
+/// host's (/dev/null, the caller's terminal). Errors that say the owner cannot be changed from here
+/// (unmapped ids, read-only) are no failure, as in runc.
+pub fn give_stdio(uid: u32, own_pty: bool) -> Result<(), UserError> {
+    use nix::errno::Errno;
+    use nix::sys::stat::{SFlag, fstat};
+    for fd in 0..3 {
+        // SAFETY: fds 0-2 stay open for the whole call.
+        let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+        let Ok(st) = fstat(fd) else {
+            continue;
+        };
+        let kind = SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits());
+        let ours = (kind == SFlag::S_IFCHR && own_pty)
+            || kind == SFlag::S_IFIFO
+            || kind == SFlag::S_IFSOCK;
+        if !ours || st.st_uid == uid {
+            continue;
+        }
+        match nix::unistd::fchown(fd, Some(Uid::from_raw(uid)), None) {
+            Ok(()) | Err(Errno::EINVAL | Errno::EPERM | Errno::EROFS) => {}
+            Err(source) => {
+                return Err(UserError::Switch {
+                    op: "chown stdio",
+                    source,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Switches to the container's user, keeping the permitted capabilities so
 /// the configured sets can be applied afterwards.
 pub fn switch_user(id: &Identity, setgroups_allowed: bool) -> Result<(), UserError> {

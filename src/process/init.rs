@@ -240,19 +240,22 @@ pub(super) fn prepare_program(
     p.lsm.set_exec(&AttrDir::current())?;
     // Entered before the filter, which may deny chdir or getcwd (runtime-tools'
     // linux_seccomp denies getcwd): the filter is for the program, not for
-    // rt's own setup. Still root, as runc's first attempt; a directory only
-    // the container's user may enter is entered once it is that user.
-    let cwd_entered = enter_cwd_privileged(&p.cwd)?;
+    // rt's own setup. As runc: first while still privileged (a directory the
+    // user may not search but root may), and again as the user when root was
+    // refused (a directory only the user may search, e.g. on a root-squashing
+    // mount).
+    let entered = enter_cwd(&p.cwd, true)?;
     // Without no_new_privs, loading a filter takes CAP_SYS_ADMIN: runc loads
     // it here, still privileged, before the capabilities and user change.
     if !p.no_new_privs {
         load_seccomp(p, chan)?;
     }
+    user::give_stdio(p.identity.uid, p.console.is_some())?;
     p.caps.apply_bounding()?;
     user::switch_user(&p.identity, !in_userns || setgroups_allowed())?;
     p.caps.apply_sets()?;
-    if !cwd_entered {
-        enter_cwd(&p.cwd)?;
+    if !entered {
+        enter_cwd(&p.cwd, false)?;
     }
     if p.no_new_privs {
         user::set_no_new_privs()?;
@@ -438,30 +441,20 @@ fn make_cwd(cwd: &Path) -> Result<(), InitError> {
     std::fs::create_dir_all(cwd).map_err(|e| InitError::Cwd(cwd.to_path_buf(), e.to_string()))
 }
 
-/// Enters cwd while still privileged: false when root may not (EACCES or
-/// EPERM, e.g. a volume owned by the container's user on a root-squashing
-/// filesystem), for `enter_cwd` to try again as the container's user.
-fn enter_cwd_privileged(cwd: &Path) -> Result<bool, InitError> {
-    match nix::unistd::chdir(cwd) {
-        Err(nix::errno::Errno::EACCES | nix::errno::Errno::EPERM) => Ok(false),
-        Err(e) => Err(InitError::Cwd(cwd.to_path_buf(), e.to_string())),
-        Ok(()) => verify_cwd(cwd).map(|()| true),
-    }
-}
-
-/// Enters cwd as the container's user, and checks it lies inside the
-/// container.
-fn enter_cwd(cwd: &Path) -> Result<(), InitError> {
-    nix::unistd::chdir(cwd).map_err(|e| InitError::Cwd(cwd.to_path_buf(), e.to_string()))?;
-    verify_cwd(cwd)
-}
-
-/// The working directory must lie inside the container: a leaked host
-/// directory fd must not become the cwd (CVE-2024-21626).
-fn verify_cwd(cwd: &Path) -> Result<(), InitError> {
+/// Enters cwd, and checks it lies inside the container: a leaked host
+/// directory fd must not become the cwd (CVE-2024-21626). With
+/// `may_be_denied`, a permission error is no failure: false, to try again
+/// later.
+fn enter_cwd(cwd: &Path, may_be_denied: bool) -> Result<bool, InitError> {
+    use nix::errno::Errno;
     let fail = |why: String| InitError::Cwd(cwd.to_path_buf(), why);
+    match nix::unistd::chdir(cwd) {
+        Ok(()) => {}
+        Err(Errno::EACCES | Errno::EPERM) if may_be_denied => return Ok(false),
+        Err(e) => return Err(fail(e.to_string())),
+    }
     match nix::unistd::getcwd() {
-        Ok(p) if p.is_absolute() => Ok(()),
+        Ok(p) if p.is_absolute() => Ok(true),
         Ok(p) => Err(fail(format!(
             "resolves outside the container ({})",
             p.display()
