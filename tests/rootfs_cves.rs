@@ -223,11 +223,12 @@ fn cve_2025_52881_sysctl_redirected_by_mount() {
     b.assert_nothing_left();
 }
 
-/// A rootfs whose /proc is a symlink: procfs is mounted where it leads,
-/// inside the rootfs, and the sysctl and oomScoreAdj writes reach procfs.
+/// A rootfs whose /proc is a symlink: refused, as runc does (procfs must be
+/// mounted on an ordinary directory), before any sysctl or oomScoreAdj
+/// write could go through it; the host and the symlink's target untouched.
 #[test]
-fn cve_2025_52881_rootfs_proc_symlink_is_safe() {
-    let Some(b) = Bundle::new("cve_2025_52881_rootfs_proc_symlink_is_safe") else {
+fn cve_2025_52881_rootfs_proc_symlink_is_refused() {
+    let Some(b) = Bundle::new("cve_2025_52881_rootfs_proc_symlink_is_refused") else {
         return;
     };
     let host_domain = fs::read_to_string("/proc/sys/kernel/domainname").unwrap();
@@ -238,8 +239,8 @@ fn cve_2025_52881_rootfs_proc_symlink_is_safe() {
         c["linux"]["sysctl"] = json!({"kernel.domainname": "inside"});
         c["process"]["oomScoreAdj"] = json!(321);
     });
-    b.set_script("cat /proc/sys/kernel/domainname /proc/self/oom_score_adj; stat -f -c %T /proc");
-    assert_eq!(b.run_ok(), "inside\n321\nproc\n");
+    let out = b.run(&b.id, &[]).fails();
+    assert!(out.stderr.contains("ordinary directory"), "{}", out.stderr);
     assert_eq!(
         fs::read_to_string("/proc/sys/kernel/domainname").unwrap(),
         host_domain
@@ -250,6 +251,7 @@ fn cve_2025_52881_rootfs_proc_symlink_is_safe() {
             .next()
             .is_none()
     );
+    b.assert_state_root_empty();
     b.assert_nothing_left();
 }
 
