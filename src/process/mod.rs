@@ -9,6 +9,7 @@
 mod exec;
 mod init;
 mod plan;
+mod program;
 pub mod protocol;
 mod spawn;
 
