@@ -52,6 +52,9 @@ pass=0 fail=0
 # remove those directories at the end if they were not there before and are empty.
 RUN_CTRD_EXISTED=
 [[ -e /run/containerd ]] && RUN_CTRD_EXISTED=1
+# conmon makes directories on the /sys/fs/cgroup tmpfs for controllers that
+# are not mounted: those that were not there before are removed at the end.
+CG_TOP_BEFORE=$(echo /sys/fs/cgroup/*)
 # dockerd makes /run/docker/plugins whatever its exec root.
 RUN_DOCKER_EXISTED=
 [[ -e /run/docker ]] && RUN_DOCKER_EXISTED=1
@@ -129,6 +132,12 @@ cleanup() {
 		umount -l -- "$m"
 	done
 	remove_cgroup_tree "$CG" || true
+	# Controller directories conmon made on the /sys/fs/cgroup tmpfs.
+	local top
+	for top in /sys/fs/cgroup/*/; do
+		top=${top%/}
+		[[ " $CG_TOP_BEFORE " == *" $top "* || $(stat -f -c %T "$top") != tmpfs ]] || rmdir -- "$top" 2>/dev/null
+	done
 	[[ -n $RT_CACHE_EXISTED ]] || rm -rf -- "$RT_CACHE"
 	if [[ -n ${CALLERS_KEEP-} ]]; then
 		log "kept $T"

@@ -37,6 +37,12 @@ remove_cgroup_tree() {
 	[[ -n $parent && $parent != process_api* && $parent != *..* ]] || die "refusing to remove cgroup '$1'"
 	for h in /sys/fs/cgroup/*/; do
 		[[ -d $h$parent ]] || continue
+		# A plain directory on the /sys/fs/cgroup tmpfs, for a controller that
+		# is not mounted (conmon makes those, with a `tasks` file inside).
+		if [[ $(stat -f -c %T "$h") == tmpfs ]]; then
+			rm -rf -- "$h$parent" || rc=1
+			continue
+		fi
 		while IFS= read -r -d '' d; do
 			rmdir -- "$d" 2>/dev/null || { printf 'warning: could not remove cgroup %s\n' "$d" >&2; rc=1; }
 		done < <(find "$h$parent" -depth -type d -print0)
