@@ -8,8 +8,6 @@ mod common;
 use common::*;
 use serde_json::json;
 use std::fs;
-use std::io::IoSliceMut;
-use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::fs::symlink;
 use std::os::unix::net::UnixListener;
 use std::path::Path;
@@ -98,31 +96,6 @@ fn cve_2025_31133_rootfs_dev_null_symlink_is_replaced() {
     b.assert_nothing_left();
 }
 
-fn receive_master(listener: &UnixListener) -> std::fs::File {
-    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
-    let (conn, _) = listener.accept().expect("the runtime connects");
-    let mut buf = [0u8; 256];
-    let mut iov = [IoSliceMut::new(&mut buf)];
-    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let msg = recvmsg::<()>(
-        std::os::fd::AsRawFd::as_raw_fd(&conn),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::empty(),
-    )
-    .expect("recvmsg");
-    let fd = msg
-        .cmsgs()
-        .unwrap()
-        .find_map(|c| match c {
-            ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
-            _ => None,
-        })
-        .expect("an fd in SCM_RIGHTS");
-    // SAFETY: the received descriptor is new and ours.
-    std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
 /// CVE-2025-52565: with a terminal, the pty is bound over /dev/console. A
 /// /dev/console that is a symlink to /proc/sysrq-trigger or to a host file
 /// must not carry the bind there (a bind over a /proc file made before
@@ -151,7 +124,7 @@ fn cve_2025_52565_dev_console_symlink() {
         symlink(target, b.host_path("/dev/console")).unwrap();
         let socket = b.dir.join(format!("console-{i}.sock"));
         let listener = UnixListener::bind(&socket).unwrap();
-        let receiver = std::thread::spawn(move || receive_master(&listener));
+        let receiver = std::thread::spawn(move || console::receive_master(&listener).1);
         let id = b.other_id(&format!("c{i}"));
         b.remember(&id);
         b.rt(&[

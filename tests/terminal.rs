@@ -5,41 +5,9 @@
 mod common;
 use common::*;
 use serde_json::json;
-use std::io::{IoSliceMut, Read, Write};
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::io::{Read, Write};
 use std::os::unix::net::UnixListener;
 use std::time::{Duration, Instant};
-
-/// Accepts the runtime's connection and returns the message and the fd.
-fn receive_master(listener: &UnixListener) -> (String, std::fs::File) {
-    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
-    let (conn, _) = listener.accept().expect("the runtime connects");
-    let mut buf = [0u8; 256];
-    let mut iov = [IoSliceMut::new(&mut buf)];
-    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let msg = recvmsg::<()>(
-        std::os::fd::AsRawFd::as_raw_fd(&conn),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::empty(),
-    )
-    .expect("recvmsg");
-    let fd = msg
-        .cmsgs()
-        .unwrap()
-        .find_map(|c| match c {
-            ControlMessageOwned::ScmRights(fds) => fds.first().copied(),
-            _ => None,
-        })
-        .expect("an fd in SCM_RIGHTS");
-    let n = msg.bytes;
-    let name = String::from_utf8_lossy(&buf[..n]).into_owned();
-    // SAFETY: the received descriptor is new and ours.
-    (
-        name,
-        std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) }),
-    )
-}
 
 fn read_until(master: &mut std::fs::File, marker: &str) -> String {
     let mut out = String::new();
@@ -70,7 +38,7 @@ fn terminal_master_is_sent_and_slave_is_the_console() {
          [ -t 0 ] && [ -t 2 ] && echo stdio-ok; read line; echo got:$line; echo END",
     );
     let sock = socket.to_str().unwrap();
-    let receiver = std::thread::spawn(move || receive_master(&listener));
+    let receiver = std::thread::spawn(move || console::receive_master(&listener));
     b.remember(&b.id);
     b.rt(&[
         "create",

@@ -7,6 +7,8 @@
 
 #![allow(dead_code)]
 
+pub mod console;
+
 use serde_json::{Value, json};
 use std::cell::{Cell, RefCell};
 use std::fs::{self, File, OpenOptions};
